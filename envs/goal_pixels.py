@@ -1,0 +1,248 @@
+"""Gymnasium's MuJoCo tasks seen through the project's goal-conditioned pixel contract.
+
+``GoalPixelEnv("Reacher-v5")`` renders the task at a small size, draws the goal as the
+same scene with the agent posed at its goal, and decides success from the true simulator
+state. What a goal is comes from a :class:`GoalSpec`: one is built in for Reacher, and
+any MuJoCo task that follows Gymnasium's goal convention (``desired_goal`` and
+``achieved_goal`` in a dict observation, the achieved goal being part of ``qpos``, as in
+gymnasium-robotics' PointMaze) works by id with no spec at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium as gym
+import numpy as np
+
+from worldmodel.rendering import lower_mesh_detail, make_renderer, select_gl_backend
+
+from .goal_env import GoalEnv
+
+
+@runtime_checkable
+class GoalSpec(Protocol):
+    """What the goal of a wrapped task is, and how to show it."""
+
+    goal_dim: int
+
+    def goal(self, sim: Any, obs: Any) -> np.ndarray:
+        """The episode's goal [goal_dim] after a reset; ``sim`` is the MuJoCo env."""
+        ...
+
+    def achieved(self, state: np.ndarray) -> np.ndarray:
+        """The goal-space part of true states [..., S] -> [..., goal_dim]."""
+        ...
+
+    def pose_at(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """A copy of ``state`` [S] with the agent placed at ``goal`` (for the goal image)."""
+        ...
+
+
+class ReacherGoal:
+    """Reacher: the goal is the target's position; the fingertip must reach it."""
+
+    goal_dim = 2
+    # Top-down and close: the default view leaves the arm a few pixels wide at 64x64.
+    camera = {"distance": 0.58, "elevation": -90.0, "azimuth": 90.0, "lookat": (0.0, 0.0, 0.0)}
+    link1, link2 = 0.1, 0.11  # arm lengths in reacher.xml
+
+    def goal(self, sim: Any, obs: Any) -> np.ndarray:
+        return sim.data.qpos[2:4].astype(np.float32).copy()
+
+    def achieved(self, state: np.ndarray) -> np.ndarray:
+        q0, q1 = state[..., 0], state[..., 1]
+        x = self.link1 * np.cos(q0) + self.link2 * np.cos(q0 + q1)
+        y = self.link1 * np.sin(q0) + self.link2 * np.sin(q0 + q1)
+        return np.stack([x, y], axis=-1).astype(np.float32)
+
+    def pose_at(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        # Two-link inverse kinematics (elbow up), then the arm at rest.
+        l1, l2 = self.link1, self.link2
+        d2 = float(np.clip(goal[0] ** 2 + goal[1] ** 2, (l1 - l2) ** 2, (l1 + l2) ** 2))
+        c1 = np.clip((d2 - l1 * l1 - l2 * l2) / (2 * l1 * l2), -1.0, 1.0)
+        q1 = np.arccos(c1)
+        q0 = np.arctan2(goal[1], goal[0]) - np.arctan2(l2 * np.sin(q1), l1 + l2 * np.cos(q1))
+        posed = state.copy()
+        nq = (len(state)) // 2
+        posed[0], posed[1] = q0, q1
+        posed[nq:] = 0.0
+        return posed
+
+
+class QposGoal:
+    """Goal-convention tasks whose achieved goal is a slice of ``qpos`` (e.g. PointMaze)."""
+
+    def __init__(self, sim: Any, obs: dict) -> None:
+        achieved = np.asarray(obs["achieved_goal"], np.float64)
+        qpos = sim.data.qpos
+        self.goal_dim = len(achieved)
+        for start in range(len(qpos) - self.goal_dim + 1):
+            if np.allclose(qpos[start:start + self.goal_dim], achieved, atol=1e-6):
+                self.slice = slice(start, start + self.goal_dim)
+                break
+        else:
+            raise ValueError(
+                f"achieved_goal {achieved} is not part of qpos {qpos}; "
+                "pass a GoalSpec that says how to pose the agent at a goal"
+            )
+
+    def goal(self, sim: Any, obs: Any) -> np.ndarray:
+        return np.asarray(obs["desired_goal"], np.float32).copy()
+
+    def achieved(self, state: np.ndarray) -> np.ndarray:
+        return state[..., self.slice]
+
+    def pose_at(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        posed = state.copy()
+        posed[self.slice] = goal
+        nq = len(state) // 2
+        posed[nq:] = 0.0
+        return posed
+
+
+BUILTIN_GOAL_SPECS: dict[str, type] = {"Reacher": ReacherGoal}
+
+
+def _find_simulator(env: gym.Env) -> Any | None:
+    """The MuJoCo env holding ``model``/``data``: the env itself or one it wraps by attribute
+    (gymnasium-robotics' mazes keep theirs in ``point_env``/``ant_env``)."""
+    candidates = [env, *vars(env).values()]
+    for obj in candidates:
+        if all(hasattr(obj, a) for a in ("model", "data", "set_state")):
+            return obj
+    return None
+
+
+class GoalPixelEnv(GoalEnv):
+    """Any Gymnasium MuJoCo task that renders ``rgb_array`` and exposes a goal, from pixels.
+
+    The true state is ``(qpos, qvel)``; actions in [-1, 1] are mapped to the task's bounds.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+
+    def __init__(
+        self,
+        env_id: str = "Reacher-v5",
+        image_size: int = 64,
+        success_radius: float = 0.02,
+        goal_spec: GoalSpec | None = None,
+        terminate_on_success: bool = True,
+        render_mode: str | None = "rgb_array",
+        **make_kwargs: Any,
+    ) -> None:
+        select_gl_backend()
+        try:
+            # Unwrapped: the episode length is this wrapper's TimeLimit, not the task's own.
+            inner = gym.make(env_id, **make_kwargs).unwrapped
+        except gym.error.Error as err:
+            raise ValueError(
+                f"cannot wrap {env_id!r} as a pixel goal task: {err}. It must be a registered "
+                "Gymnasium MuJoCo environment (see `jepa envs`)"
+            ) from err
+        base = _find_simulator(inner)
+        if base is None:
+            inner.close()
+            raise ValueError(f"{env_id!r} is not a MuJoCo task (no simulator state to pose)")
+        self._sim = base
+        lower_mesh_detail(base.model)
+        self.inner = inner
+        self.env_id = env_id
+        obs, _ = inner.reset(seed=0)
+        if goal_spec is None:
+            goal_spec = self._default_spec(env_id, base, obs)
+        self.spec_goal = goal_spec
+        self._camera_config = getattr(goal_spec, "camera", None) or getattr(
+            getattr(base, "mujoco_renderer", None), "default_cam_config", None) or {}
+        self._renderer = None
+        self._camera = None
+        self.success_radius = success_radius
+        self._nq = base.model.nq
+        low, high = inner.action_space.low, inner.action_space.high
+        self._action_low, self._action_scale = low, (high - low) / 2
+        state_dim = base.model.nq + base.model.nv
+        super().__init__(image_size, state_dim=state_dim, goal_dim=goal_spec.goal_dim,
+                         action_dim=inner.action_space.shape[0],
+                         terminate_on_success=terminate_on_success, render_mode=render_mode)
+
+    @staticmethod
+    def _default_spec(env_id: str, sim: Any, obs: Any) -> GoalSpec:
+        for prefix, spec in BUILTIN_GOAL_SPECS.items():
+            if env_id.split("/")[-1].startswith(prefix):
+                return spec()
+        if isinstance(obs, dict) and {"desired_goal", "achieved_goal"} <= set(obs):
+            return QposGoal(sim, obs)
+        raise ValueError(
+            f"{env_id!r} exposes no goal: it needs 'desired_goal'/'achieved_goal' in a dict "
+            f"observation, or a GoalSpec (built in: {sorted(BUILTIN_GOAL_SPECS)})"
+        )
+
+    def _reset_state(self, rng: np.random.Generator) -> np.ndarray:
+        obs, _ = self.inner.reset(seed=int(rng.integers(2**31 - 1)))
+        return self.spec_goal.goal(self._sim, obs)
+
+    def _advance(self, action: np.ndarray) -> None:
+        scaled = self._action_low + (np.clip(action, -1.0, 1.0) + 1.0) * self._action_scale
+        self.inner.step(scaled.astype(self.inner.action_space.dtype))
+
+    def state(self) -> np.ndarray:
+        data = self._sim.data
+        return np.concatenate([data.qpos, data.qvel]).astype(np.float32)
+
+    def set_state(self, state: np.ndarray) -> None:
+        """Put the simulator in ``state`` [nq + nv]."""
+        self._sim.set_state(state[: self._nq].astype(np.float64),
+                                       state[self._nq:].astype(np.float64))
+
+    def achieved_goal(self, state: np.ndarray) -> np.ndarray:
+        return self.spec_goal.achieved(state)
+
+    def is_success(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        gap = self.spec_goal.achieved(state) - goal
+        return np.linalg.norm(gap, axis=-1) < self.success_radius
+
+    def draw(self, state: np.ndarray) -> np.ndarray:
+        saved = self.state()
+        moved = not np.array_equal(saved, state)
+        if moved:
+            self.set_state(state)
+        if self._renderer is None:
+            self._renderer, self._camera = self._make_camera()
+        self._renderer.update_scene(self._sim.data, camera=self._camera)
+        frame = self._renderer.render()
+        if moved:
+            self.set_state(saved)
+        return frame
+
+    def _make_camera(self):
+        """Our own renderer (its context is made current on every frame, unlike Gymnasium's
+        viewer, so several tasks render in one process) and the task's camera."""
+        import mujoco
+
+        renderer = make_renderer(self._sim.model, self.image_size, self.image_size)
+        camera = mujoco.MjvCamera()
+        mujoco.mjv_defaultFreeCamera(self._sim.model, camera)
+        for key, value in self._camera_config.items():
+            if key == "lookat":
+                camera.lookat[:] = value
+            else:
+                setattr(camera, key, value)
+        if "trackbodyid" in self._camera_config:
+            camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
+        return renderer, camera
+
+    def draw_goal(self, goal: np.ndarray) -> np.ndarray:
+        return self.draw(self.spec_goal.pose_at(self.state(), goal))
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+        self.inner.close()
+
+
+def register() -> None:
+    """Register the pixel-goal versions of Gymnasium tasks the project uses."""
+    gym.register(id="worldmodel/Reacher-v0", entry_point=GoalPixelEnv,
+                 kwargs={"env_id": "Reacher-v5"}, max_episode_steps=100)

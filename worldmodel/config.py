@@ -1,0 +1,22 @@
+"""Typed configuration shared by the stages: plain dataclasses that Hydra's YAML fills in.
+
+Each ``jepa`` sub-command composes its YAML, then merges it into its dataclass schema, so
+an unknown key or a wrong type is an error at start-up, not a KeyError deep in a loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class EnvConfig:
+    """An environment of the ``worldmodel/`` namespace (or any Gymnasium id that fits)."""
+
+    name: str = "two_rooms"
+    id: str = "worldmodel/TwoRooms-v0"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    episode_length: int = 100
+    num_envs: int = 8
+    vectorization: str = "sync"  # sync | async (one process per env: for slow simulators)

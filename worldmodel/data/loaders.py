@@ -1,0 +1,139 @@
+"""Shuffled batches of frames, clips and multi-step transitions that never cross episodes.
+
+Each dataset indexes (episode, start) pairs whose window fits inside one episode, and
+fetches a whole batch with one gather (``__getitems__``), so a ``DataLoader`` costs one
+indexing operation per batch rather than one per sample. Items are TensorDicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from tensordict import TensorDict
+from torch.utils.data import DataLoader, Dataset
+
+from .dataset import DatasetError, EpisodeDataset
+
+
+def _keep(batch: TensorDict) -> TensorDict:
+    return batch
+
+
+class _Windows(Dataset):
+    """Windows of ``span`` consecutive observations from the chosen episodes."""
+
+    def __init__(
+        self, data: EpisodeDataset, span: int, episodes: Sequence[int] | None = None
+    ) -> None:
+        T = data.meta.episode_length
+        if span < 1 or span > T + 1:
+            raise DatasetError(
+                f"a window of {span} observations does not fit in episodes of {T + 1} "
+                f"observations ({data.path}); ask for at most {T + 1} or collect longer episodes"
+            )
+        self.data = data.episodes
+        self.span = span
+        ids = torch.as_tensor(list(range(len(data))) if episodes is None else list(episodes))
+        starts = torch.arange(T + 2 - span)
+        self.index = torch.cartesian_prod(ids, starts).reshape(-1, 2)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _gather(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        pairs = self.index[torch.as_tensor(indices)]
+        ep, t = pairs[:, 0:1], pairs[:, 1:2] + torch.arange(self.span)
+        return ep, t
+
+    def __getitem__(self, i: int) -> TensorDict:
+        return self.__getitems__([i])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> TensorDict:
+        raise NotImplementedError
+
+
+class Frames(_Windows):
+    """Single frames: ``pixels`` uint8 [B, C, H, W], ``state`` [B, S]."""
+
+    def __init__(self, data: EpisodeDataset, episodes: Sequence[int] | None = None) -> None:
+        super().__init__(data, 1, episodes)
+
+    def __getitems__(self, indices: Sequence[int]) -> TensorDict:
+        ep, t = self._gather(indices)
+        ep, t = ep[:, 0], t[:, 0]
+        d = self.data
+        return TensorDict(
+            {"pixels": d["pixels"][ep, t], "state": d["state"][ep, t]}, batch_size=[len(ep)]
+        )
+
+
+class Clips(_Windows):
+    """Clips of ``length`` frames: ``pixels`` [B, T, C, H, W], ``state`` [B, T, S], and the
+    ``action`` [B, T-1, A] between consecutive frames."""
+
+    def __init__(
+        self, data: EpisodeDataset, length: int, episodes: Sequence[int] | None = None
+    ) -> None:
+        super().__init__(data, length, episodes)
+
+    def __getitems__(self, indices: Sequence[int]) -> TensorDict:
+        ep, t = self._gather(indices)
+        d = self.data
+        return TensorDict(
+            {
+                "pixels": d["pixels"][ep, t],
+                "state": d["state"][ep, t],
+                "action": d["action"][ep, t[:, :-1]],
+            },
+            batch_size=[len(ep)],
+        )
+
+
+class Transitions(_Windows):
+    """An observation, the next ``horizon`` actions and the observations they lead to:
+    ``pixels`` [B, C, H, W], ``action`` [B, H, A], ``next_pixels`` [B, H, C, H, W], and the
+    matching ``state`` [B, S] / ``next_state`` [B, H, S]."""
+
+    def __init__(
+        self, data: EpisodeDataset, horizon: int = 1, episodes: Sequence[int] | None = None
+    ) -> None:
+        super().__init__(data, horizon + 1, episodes)
+
+    def __getitems__(self, indices: Sequence[int]) -> TensorDict:
+        ep, t = self._gather(indices)
+        d = self.data
+        pixels, state = d["pixels"][ep, t], d["state"][ep, t]
+        return TensorDict(
+            {
+                "pixels": pixels[:, 0],
+                "state": state[:, 0],
+                "action": d["action"][ep, t[:, :-1]],
+                "next_pixels": pixels[:, 1:],
+                "next_state": state[:, 1:],
+            },
+            batch_size=[len(ep)],
+        )
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool = True,
+    num_workers: int = 0,
+    seed: int = 0,
+    collate_fn: Callable[[TensorDict], TensorDict] = _keep,
+    drop_last: bool = True,
+) -> DataLoader:
+    """A DataLoader of TensorDict batches; ``collate_fn`` runs in the workers (mask sampling
+    goes there)."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        collate_fn=collate_fn,
+        drop_last=drop_last,
+        generator=torch.Generator().manual_seed(seed),
+        persistent_workers=num_workers > 0,
+    )

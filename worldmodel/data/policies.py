@@ -1,0 +1,115 @@
+"""Behaviour policies that make datasets: uniform random and a noisy scripted expert.
+
+A policy maps the vector env's ``info`` (true ``state`` [N, S], ``goal_state`` [N, G]) to
+actions [N, A] in [-1, 1]. The experts know the true state; their noise makes datasets
+cover the space instead of one path per goal.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from worldmodel.envs.goal_pixels import ReacherGoal
+from worldmodel.envs.layout import TwoRoomsLayout
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Batched behaviour policy over parallel environments."""
+
+    def __call__(self, info: dict, rng: np.random.Generator) -> np.ndarray:
+        """info arrays [N, ...] -> actions [N, A] in [-1, 1]."""
+        ...
+
+
+class RandomPolicy:
+    """Uniform actions in [-1, 1]^A."""
+
+    def __init__(self, action_dim: int) -> None:
+        self.action_dim = action_dim
+
+    def __call__(self, info: dict, rng: np.random.Generator) -> np.ndarray:
+        n = len(info["state"])
+        return rng.uniform(-1.0, 1.0, size=(n, self.action_dim)).astype(np.float32)
+
+
+class NoisyExpert:
+    """A scripted expert plus Gaussian noise, clipped to the action bounds."""
+
+    def __init__(self, noise: float = 0.3) -> None:
+        self.noise = noise
+
+    def expert(self, info: dict) -> np.ndarray:
+        """Noise-free expert actions [N, A]."""
+        raise NotImplementedError
+
+    def __call__(self, info: dict, rng: np.random.Generator) -> np.ndarray:
+        action = self.expert(info)
+        action = action + self.noise * rng.standard_normal(action.shape)
+        return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+
+def _layout(info: dict) -> TwoRoomsLayout:
+    door = np.asarray(info.get("door_y", 0.5), np.float64)
+    return TwoRoomsLayout(door_y=door)  # an array door_y broadcasts over environments
+
+
+class TwoRoomsExpert(NoisyExpert):
+    """Straight to the door, through it, then straight to the goal."""
+
+    def __init__(self, noise: float = 0.3, max_step: float = 0.05) -> None:
+        super().__init__(noise)
+        self.max_step = max_step
+
+    def expert(self, info: dict) -> np.ndarray:
+        pos, goal = info["state"][:, :2], info["goal_state"][:, :2]
+        gap = _layout(info).waypoint(pos, goal) - pos
+        return gap / self.max_step
+
+
+class PointRoomExpert(NoisyExpert):
+    """Velocity tracking towards the Two Rooms waypoint (forces, so damp the approach)."""
+
+    def expert(self, info: dict) -> np.ndarray:
+        pos, vel = info["state"][:, :2], info["state"][:, 2:4]
+        wanted = 4.0 * (_layout(info).waypoint(pos, info["goal_state"][:, :2]) - pos)
+        speed = np.linalg.norm(wanted, axis=-1, keepdims=True)
+        wanted = wanted / np.maximum(speed, 1.0)
+        return wanted + 2.0 * (wanted - vel)
+
+
+class ReacherExpert(NoisyExpert):
+    """Joint-space PD control to the inverse-kinematics pose of the target."""
+
+    def __init__(self, noise: float = 0.3) -> None:
+        super().__init__(noise)
+        self.spec = ReacherGoal()
+
+    def expert(self, info: dict) -> np.ndarray:
+        state = info["state"]
+        posed = np.stack([self.spec.pose_at(s, g) for s, g in zip(state, info["goal_state"])])
+        error = np.angle(np.exp(1j * (posed[:, :2] - state[:, :2])))  # wrapped to [-pi, pi]
+        return 2.0 * error - 0.2 * state[:, 4:6]
+
+
+EXPERTS: dict[str, type[NoisyExpert]] = {
+    "worldmodel/TwoRooms-v0": TwoRoomsExpert,
+    "worldmodel/PointRoom-v0": PointRoomExpert,
+    "worldmodel/Reacher-v0": ReacherExpert,
+}
+
+
+def make_policy(name: str, env_id: str, action_dim: int, noise: float = 0.3) -> Policy:
+    """``random`` or ``noisy_expert`` for ``env_id``; a clear error when there is no expert."""
+    if name == "random":
+        return RandomPolicy(action_dim)
+    if name in ("noisy_expert", "expert"):
+        if env_id not in EXPERTS:
+            raise ValueError(
+                f"no scripted expert for {env_id!r} (experts exist for {sorted(EXPERTS)}); "
+                "use policy=random"
+            )
+        return EXPERTS[env_id](noise=0.0 if name == "expert" else noise)
+    raise ValueError(f"unknown policy {name!r}: choose random, noisy_expert or expert")

@@ -1,0 +1,62 @@
+"""Headless OpenGL selection for MuJoCo's offscreen renderer.
+
+MuJoCo reads ``MUJOCO_GL`` once, when it is first imported, so the choice has to be made
+before that import. Nothing here runs at import time: callers (the CLI, the MuJoCo
+environments) call :func:`select_gl_backend` just before they need mujoco.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_PACKAGES_HINT = (
+    "install an OpenGL backend for headless rendering, e.g. on Debian/Ubuntu "
+    "`apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri` (EGL) or `apt-get install "
+    "libosmesa6` (OSMesa, then set MUJOCO_GL=osmesa)"
+)
+
+
+class RenderingUnavailableError(RuntimeError):
+    """No OpenGL backend can create an offscreen context."""
+
+
+def select_gl_backend() -> str:
+    """Choose ``MUJOCO_GL`` when the user has not: EGL when there is no display.
+
+    Returns the backend in force. Must run before ``import mujoco`` to have an effect;
+    when mujoco is already imported the current choice is returned unchanged.
+    """
+    chosen = os.environ.get("MUJOCO_GL")
+    if chosen:
+        return chosen
+    if "mujoco" in sys.modules:
+        return "glfw"
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        os.environ["MUJOCO_GL"] = "egl"
+        # PyOpenGL picks its platform from this variable; keep the two consistent.
+        os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+        return "egl"
+    return "glfw"
+
+
+def make_renderer(model, height: int, width: int):
+    """A ``mujoco.Renderer`` for ``model`` or one clear error naming what to install."""
+    backend = select_gl_backend()
+    import mujoco
+
+    try:
+        return mujoco.Renderer(model, height=height, width=width)
+    except Exception as err:  # mujoco raises several types depending on the backend
+        raise RenderingUnavailableError(
+            f"MuJoCo cannot render offscreen with MUJOCO_GL={backend!r} ({err}); "
+            f"{_PACKAGES_HINT}"
+        ) from err
+
+
+def lower_mesh_detail(model, slices: int = 8, stacks: int = 6) -> None:
+    """Coarser tessellation for small images: at 64x64 mesh detail, not pixels, costs time."""
+    model.vis.quality.numslices = slices
+    model.vis.quality.numstacks = stacks
+    model.vis.quality.offsamples = 0
+    model.vis.quality.shadowsize = 0
