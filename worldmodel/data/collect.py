@@ -50,8 +50,11 @@ def make_vector_env(env: EnvConfig, image_size: int, steps: int) -> gym.vector.V
     if env.vectorization not in ("sync", "async"):
         raise ValueError(f"env.vectorization must be sync or async, got {env.vectorization!r}")
     kwargs = {"image_size": image_size, "terminate_on_success": False, **env.kwargs}
+    # Workers are spawned, not forked: a forked child inherits the parent's OpenGL context
+    # and hangs on its first frame.
+    vector_kwargs = {"context": "spawn"} if env.vectorization == "async" else {}
     return gym.make_vec(env.id, num_envs=env.num_envs, vectorization_mode=env.vectorization,
-                        max_episode_steps=steps, **kwargs)
+                        vector_kwargs=vector_kwargs, max_episode_steps=steps, **kwargs)
 
 
 def _rollout(vec: gym.vector.VectorEnv, policy, steps: int, seed: int,

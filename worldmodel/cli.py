@@ -1,0 +1,174 @@
+"""The ``jepa`` command: one sub-command per pipeline stage, each configured by Hydra.
+
+``jepa <stage> [key=value ...] [group=option ...]`` composes ``configs/<stage>.yaml`` with
+Hydra's compose API, validates it against the stage's dataclass (unknown keys and wrong
+types are errors that name the key), and runs the stage.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class UsageError(Exception):
+    """Bad command-line input; the message says what to do instead."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A sub-command: its config schema, what it runs, and how to explain it."""
+
+    schema: Callable[[], type]
+    run: Callable[[Any], None]
+    summary: str
+    example: str
+
+
+def config_dir() -> Path:
+    """The folder of the shipped Hydra configs (inside the installed package)."""
+    return Path(str(resources.files("worldmodel.configs")))
+
+
+def groups() -> dict[str, list[str]]:
+    """Config groups and their options, e.g. {"env": ["point_room", "reacher", ...]}."""
+    root = config_dir()
+    return {
+        d.name: sorted(p.stem for p in d.glob("*.yaml"))
+        for d in sorted(root.iterdir())
+        if d.is_dir() and not d.name.startswith("_") and any(d.glob("*.yaml"))
+    }
+
+
+def compose(stage: str, overrides: list[str], schema: type) -> Any:
+    """Compose ``configs/<stage>.yaml`` with ``overrides`` into an instance of ``schema``."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base=None):
+            cfg = hydra_compose(config_name=stage, overrides=overrides)
+    except HydraException as err:
+        raise UsageError(_explain_hydra(stage, str(err))) from err
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), cfg)
+        return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or getattr(err, "key", None)
+        raise UsageError(f"config key {key!r}: {str(err).splitlines()[0]}") from err
+
+
+def _explain_hydra(stage: str, message: str) -> str:
+    """Hydra's message, shortened to what the user can act on."""
+    lines = [ln for ln in message.splitlines() if ln.strip()]
+    if "Config search path:" in lines:
+        lines = lines[: lines.index("Config search path:")]
+    first = lines[0] if lines else message
+    if "Could not override" in first or "not in struct" in message:
+        key = first.split("'")[1] if "'" in first else first
+        return f"unknown config key {key!r}; `jepa {stage} --help` lists the keys"
+    return "\n".join(lines)
+
+
+def _collect_schema() -> type:
+    from worldmodel.data.collect import CollectConfig
+
+    return CollectConfig
+
+
+def _run_collect(cfg: Any) -> None:
+    from worldmodel.data.collect import collect
+    from worldmodel.data.preview import write_preview
+
+    data, summary = collect(cfg)
+    if cfg.preview > 0:
+        summary["preview"] = str(write_preview(data, data.path / "preview.mp4", cfg.preview))
+    print(json.dumps(summary, indent=2))
+
+
+STAGES: dict[str, Stage] = {
+    "collect": Stage(
+        _collect_schema, _run_collect,
+        "roll a policy in an environment and write an episode dataset",
+        "jepa collect env=point_room episodes=20 policy=random out=data/pr_random",
+    ),
+}
+
+
+def _print_envs() -> None:
+    import gymnasium as gym
+
+    import worldmodel.envs  # noqa: F401
+
+    print("config name      Gymnasium id")
+    for name in groups().get("env", []):
+        text = (config_dir() / "env" / f"{name}.yaml").read_text()
+        env_id = next(ln.split(":", 1)[1].strip() for ln in text.splitlines()
+                      if ln.startswith("id:"))
+        print(f"{name:16} {env_id}")
+    extra = sorted(k for k in gym.registry if k.startswith("worldmodel/"))
+    print("\nregistered in the worldmodel/ namespace:", ", ".join(extra))
+    print("any Gymnasium MuJoCo task with a goal also works: "
+          "env.id=worldmodel/Reacher-v0 or GoalPixelEnv('<id>')")
+
+
+def _usage() -> str:
+    width = max(len(s) for s in [*STAGES, "envs"])
+    rows = [f"  {name:{width}}  {s.summary}" for name, s in STAGES.items()]
+    rows.append(f"  {'envs':{width}}  list the environments")
+    return (
+        "usage: jepa <command> [key=value ...] [group=option ...]\n\n"
+        "Energy-based world models with JEPA perception and latent-space planning.\n\n"
+        "commands:\n" + "\n".join(rows) + "\n\n`jepa <command> --help` shows its config."
+    )
+
+
+def _stage_help(name: str, stage: Stage) -> str:
+    cfg = compose(name, [], stage.schema())
+    options = "\n".join(f"  {g}: {', '.join(o)}" for g, o in groups().items())
+    body = OmegaConf.to_yaml(OmegaConf.structured(cfg))
+    return (
+        f"usage: jepa {name} [key=value ...] [group=option ...]\n\n{stage.summary}.\n\n"
+        f"config groups (choose with group=option):\n{options}\n\n"
+        f"defaults:\n{body}\nexample:\n  {stage.example}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``jepa`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    name, rest = args[0], args[1:]
+    try:
+        if name == "envs":
+            _print_envs()
+            return 0
+        if name not in STAGES:
+            raise UsageError(f"unknown command {name!r}; commands: {', '.join([*STAGES, 'envs'])}")
+        stage = STAGES[name]
+        if any(a in ("-h", "--help") for a in rest):
+            print(_stage_help(name, stage))
+            return 0
+        stage.run(compose(name, rest, stage.schema()))
+    except UsageError as err:
+        print(f"jepa {name}: error: {err}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError) as err:
+        print(f"jepa {name}: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
