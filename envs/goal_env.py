@@ -2,7 +2,7 @@
 
 Observation: ``{"pixels": uint8[C, H, W], "goal": uint8[C, H, W]}``, the goal being the
 scene drawn with the agent at its goal. ``info`` carries the true ``state``, the
-``goal_state`` and ``is_success``, decided from the true state, for probes and oracles.
+``goal_state``, the ``goal_pose`` (a full state at the goal) and ``is_success``, decided from the true state, for probes and oracles.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class GoalEnv(gym.Env):
         self.action_space = spaces.Box(-1.0, 1.0, (action_dim,), np.float32)
         self.state_dim, self.goal_dim = state_dim, goal_dim
         self._goal = np.zeros(goal_dim, np.float32)
+        self._goal_pose = np.zeros(state_dim, np.float32)
         self._goal_pixels = np.zeros((3, image_size, image_size), np.uint8)
 
     # -- to implement ---------------------------------------------------------------------
@@ -73,9 +74,15 @@ class GoalEnv(gym.Env):
     def draw(self, state: np.ndarray) -> np.ndarray:
         """An RGB frame uint8 [H, W, 3] of the scene in ``state``."""
 
+    def goal_pose(self, goal: np.ndarray) -> np.ndarray:
+        """A full state [state_dim] with the agent at ``goal`` (at rest)."""
+        pose = np.zeros(self.state_dim, np.float32)
+        pose[: self.goal_dim] = goal
+        return pose
+
     def draw_goal(self, goal: np.ndarray) -> np.ndarray:
         """An RGB frame [H, W, 3] with the agent at ``goal``."""
-        return self.draw(goal)
+        return self.draw(self.goal_pose(goal))
 
     def _extra_info(self) -> dict[str, Any]:
         return {}
@@ -92,6 +99,7 @@ class GoalEnv(gym.Env):
         if options and "goal" in options:
             goal = np.asarray(options["goal"], np.float32)
         self._goal = np.asarray(goal, np.float32)
+        self._goal_pose = np.asarray(self.goal_pose(self._goal), np.float32)
         self._goal_pixels = np.ascontiguousarray(self.draw_goal(self._goal).transpose(2, 0, 1))
         return self._observation(), self._info()
 
@@ -123,6 +131,7 @@ class GoalEnv(gym.Env):
         return {
             "state": state,
             "goal_state": self._goal.copy(),
+            "goal_pose": self._goal_pose.copy(),
             "is_success": bool(self.is_success(state, self._goal)),
             **self._extra_info(),
         }

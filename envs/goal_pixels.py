@@ -18,6 +18,7 @@ import numpy as np
 from worldmodel.rendering import lower_mesh_detail, make_renderer, select_gl_backend
 
 from .goal_env import GoalEnv
+from .layout import _namespace
 
 
 @runtime_checkable
@@ -50,11 +51,13 @@ class ReacherGoal:
     def goal(self, sim: Any, obs: Any) -> np.ndarray:
         return sim.data.qpos[2:4].astype(np.float32).copy()
 
-    def achieved(self, state: np.ndarray) -> np.ndarray:
+    def achieved(self, state):
+        """Fingertip position by forward kinematics; numpy arrays or torch tensors."""
+        xp = _namespace(state)
         q0, q1 = state[..., 0], state[..., 1]
-        x = self.link1 * np.cos(q0) + self.link2 * np.cos(q0 + q1)
-        y = self.link1 * np.sin(q0) + self.link2 * np.sin(q0 + q1)
-        return np.stack([x, y], axis=-1).astype(np.float32)
+        x = self.link1 * xp.cos(q0) + self.link2 * xp.cos(q0 + q1)
+        y = self.link1 * xp.sin(q0) + self.link2 * xp.sin(q0 + q1)
+        return xp.stack([x, y], -1)
 
     def pose_at(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
         # Two-link inverse kinematics (elbow up), then the arm at rest.
@@ -232,8 +235,8 @@ class GoalPixelEnv(GoalEnv):
             camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
         return renderer, camera
 
-    def draw_goal(self, goal: np.ndarray) -> np.ndarray:
-        return self.draw(self.spec_goal.pose_at(self.state(), goal))
+    def goal_pose(self, goal: np.ndarray) -> np.ndarray:
+        return self.spec_goal.pose_at(self.state(), goal).astype(np.float32)
 
     def close(self) -> None:
         if self._renderer is not None:

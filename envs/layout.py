@@ -12,6 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def _namespace(x):
+    """numpy or torch, whichever ``x`` belongs to."""
+    if isinstance(x, np.ndarray):
+        return np
+    import torch
+
+    return torch
+
+
 @dataclass(frozen=True)
 class TwoRoomsLayout:
     """A unit-square arena split by a wall at ``wall_x`` with a door centred at ``door_y``."""
@@ -38,26 +47,29 @@ class TwoRoomsLayout:
         """0 for the left room, 1 for the right. pos [..., 2] -> [...] int."""
         return (pos[..., 0] > self.wall_x).astype(np.int64)
 
-    def move(self, pos: np.ndarray, delta: np.ndarray) -> np.ndarray:
-        """Move without passing through walls. pos, delta [B, 2] -> [B, 2].
+    def move(self, pos, delta):
+        """Move without passing through walls. pos, delta [..., 2] -> [..., 2].
 
-        A step is shorter than the wall band, so a move either stays in one room, enters the
-        band through the door, or is stopped at the band's edge.
+        Works on numpy arrays and on torch tensors (differentiably almost everywhere, so a
+        planner can take gradients through it). A step is shorter than the wall band, so a
+        move either stays in one room, enters the band through the door, or is stopped at
+        the band's edge.
         """
+        xp = _namespace(pos)
         r = self.agent_radius
-        new = np.clip(pos + delta, r, 1.0 - r)
+        new = xp.clip(pos + delta, r, 1.0 - r)
         lo, hi = self.band
         dlo, dhi = self.door
-        was_in = (pos[:, 0] > lo) & (pos[:, 0] < hi)
-        now_in = (new[:, 0] > lo) & (new[:, 0] < hi)
-        in_door = (new[:, 1] >= dlo) & (new[:, 1] <= dhi)
-        # Inside the passage: the door's frame bounds y.
-        passage = now_in & was_in
-        new[passage, 1] = np.clip(new[passage, 1], dlo, dhi)
-        # Entering the band elsewhere than the door: stop at the band's edge.
-        blocked = now_in & ~was_in & ~in_door
-        new[blocked, 0] = np.where(pos[blocked, 0] <= lo, lo, hi)
-        return new
+        x0, x, y = pos[..., 0], new[..., 0], new[..., 1]
+        was_in = (x0 > lo) & (x0 < hi)
+        now_in = (x > lo) & (x < hi)
+        in_door = (y >= dlo) & (y <= dhi)
+        # Inside the passage the door's frame bounds y; entering the band elsewhere than the
+        # door stops the agent at the band's edge.
+        y = xp.where(now_in & was_in, xp.clip(y, dlo, dhi), y)
+        edge = lo + (hi - lo) * (x0 > lo)
+        x = xp.where(now_in & ~was_in & ~in_door, edge, x)
+        return xp.stack([x, y], -1)
 
     def sample_free(self, rng: np.random.Generator, room: int, n: int = 1) -> np.ndarray:
         """Uniform positions inside one room, clear of its walls. -> [n, 2]."""

@@ -155,9 +155,6 @@ class PointRoomEnv(GoalEnv):
             self.set_state(saved)
         return frame
 
-    def draw_goal(self, goal: np.ndarray) -> np.ndarray:
-        return self.draw(np.concatenate([goal[:2], np.zeros(2)]).astype(np.float32))
-
     def _extra_info(self) -> dict[str, Any]:
         return {"door_y": np.float32(self.layout.door_y)}
 

@@ -1,0 +1,52 @@
+"""Model-predictive path integral control: a cost-weighted average of sampled sequences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .planner import BestSoFar, Objective, PlanResult, evaluate, gaussian_samples
+
+
+@dataclass
+class MPPI:
+    """MPPI with softmax(-cost / temperature) weights.
+
+    Numerically stable: costs are shifted by their minimum before exponentiation and
+    infinite costs get zero weight, so huge or overflowing energies never give NaN.
+    """
+
+    samples: int = 300
+    iterations: int = 5
+    temperature: float = 0.05
+    noise_std: float = 0.5
+    min_std: float = 0.05
+    adapt_std: bool = True  # refit the std from the weighted samples, as in MPPI variants
+    seed: int | None = None
+
+    def optimize(self, objective: Objective, init: torch.Tensor) -> PlanResult:
+        gen = None if self.seed is None else torch.Generator().manual_seed(self.seed)
+        mean = init.clone()
+        std = torch.full_like(init, self.noise_std)
+        best = BestSoFar(init)
+        for _ in range(self.iterations):
+            actions = gaussian_samples(mean, std, self.samples, gen)
+            actions[:, 0] = mean.clamp(-1, 1)
+            cost = evaluate(objective, actions)
+            best.update(actions, cost)
+            w = self.weights(cost)[..., None, None]  # [E, N, 1, 1]
+            mean = (w * actions).sum(1)
+            if self.adapt_std:
+                var = (w * (actions - mean[:, None]).pow(2)).sum(1)
+                std = var.sqrt().clamp_min(self.min_std)
+        return best.result()
+
+    def weights(self, cost: torch.Tensor) -> torch.Tensor:
+        """Importance weights [E, N] summing to 1 per environment."""
+        finite = torch.isfinite(cost)
+        shifted = cost - torch.where(finite, cost, torch.inf).amin(1, keepdim=True)
+        logits = torch.where(finite, -shifted / self.temperature, -torch.inf)
+        all_bad = ~finite.any(1, keepdim=True)  # every candidate failed: uniform weights
+        logits = torch.where(all_bad, torch.zeros_like(logits), logits)
+        return torch.softmax(logits, dim=1)
