@@ -66,15 +66,17 @@ class MujocoOracle:
         return cls(sim.model, int(getattr(sim, "frame_skip", 1)))
 
     def _full_state(self, state: np.ndarray) -> np.ndarray:
+        """[B, nq + nv] -> MuJoCo's full physics state [B, size]. Candidates share their
+        start state, so only the distinct rows are converted."""
         mj = self._mujoco
         data = self._data[0]
-        size = mj.mj_stateSize(self.model, self._spec)
-        out = np.empty((len(state), size))
-        for i, s in enumerate(state):
+        distinct, inverse = np.unique(state, axis=0, return_inverse=True)
+        out = np.empty((len(distinct), mj.mj_stateSize(self.model, self._spec)))
+        for i, s in enumerate(distinct):
             data.qpos[:] = s[: self.nq]
             data.qvel[:] = s[self.nq:self.nq + self.nv]
             mj.mj_getState(self.model, data, out[i], self._spec)
-        return out
+        return out[inverse.reshape(-1)]
 
     def rollout(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         B, H, _ = actions.shape

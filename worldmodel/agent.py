@@ -1,0 +1,98 @@
+"""The Agent wires the six modules: perceive -> configure -> act -> remember, step by step.
+
+Batched over E parallel environments: observations arrive as arrays [E, ...] and actions
+leave as [E, A]. Nothing here knows how a module is implemented.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tensordict import TensorDict
+
+from worldmodel.actor import Actor
+from worldmodel.configurator import Configurator, Task
+from worldmodel.cost.base import IntrinsicCost, TaskConfig
+from worldmodel.memory import ShortTermMemory
+from worldmodel.perception import Perception
+from worldmodel.world_model import WorldModel
+
+
+class Agent:
+    """LeCun's six modules around one loop."""
+
+    def __init__(self, configurator: Configurator, perception: Perception,
+                 world_model: WorldModel, cost: IntrinsicCost, actor: Actor,
+                 memory: ShortTermMemory, device: str | torch.device = "cpu") -> None:
+        self.configurator, self.perception = configurator, perception
+        self.world_model, self.cost, self.actor, self.memory = world_model, cost, actor, memory
+        self.device = torch.device(device)
+        self.task: TaskConfig | None = None
+        self._episode = torch.zeros(0, dtype=torch.int64)
+        self._tau = 0
+        self._episodes_started = 0
+        self._obs_shape: tuple[int, ...] | None = None
+
+    def _tensor(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(x), device=self.device)
+
+    def perceive(self, observation: dict) -> torch.Tensor:
+        """The environments' observations (arrays [E, ...]) -> latent states [E, D]."""
+        key = self.perception.observation_key
+        if key not in observation:
+            raise KeyError(f"the perception reads observation[{key!r}], which is missing")
+        obs = self._tensor(observation[key])
+        if self._obs_shape is not None and tuple(obs.shape[1:]) != self._obs_shape:
+            raise ValueError(f"observation {key!r} has shape {tuple(obs.shape[1:])}, the goal "
+                             f"had {self._obs_shape}")
+        with torch.no_grad():
+            return self.perception.encode(obs)
+
+    def reset(self, goal_observation: np.ndarray | torch.Tensor, **task: object) -> TaskConfig:
+        """Start episodes in E environments towards their goals (what the perception reads)."""
+        goal_obs = self._tensor(goal_observation)
+        self._obs_shape = tuple(goal_obs.shape[1:])
+        self.task = self.configurator.configure(Task(goal_observation=goal_obs, **task),
+                                                self.perception)
+        E = goal_obs.shape[0]
+        self._check_fit(self.task.goal)
+        self._episode = self._episodes_started + torch.arange(E)
+        self._episodes_started += E
+        self._tau = 0
+        self.actor.reset()
+        return self.task
+
+    def _check_fit(self, goal: torch.Tensor) -> None:
+        """The world model must map the perception's latents to latents of the same shape."""
+        A = getattr(self.actor, "action_dim", None)
+        if A is None:
+            return
+        with torch.no_grad():
+            out = self.world_model.rollout(goal[:1], torch.zeros(1, 1, A, device=goal.device))
+        if tuple(out.shape[2:]) != tuple(goal.shape[1:]):
+            raise ValueError(
+                f"the world model predicts states of shape {tuple(out.shape[2:])} but the "
+                f"perception gives {tuple(goal.shape[1:])}: they do not fit together (train the "
+                "world model on this encoder, or pick the matching checkpoint)"
+            )
+
+    def step(self, observation: dict) -> np.ndarray:
+        """One control step for every environment -> actions [E, A] (numpy, in [-1, 1])."""
+        if self.task is None:
+            raise RuntimeError("call Agent.reset(goal_observation) before step()")
+        state = self.perceive(observation)
+        action = self.actor.act(state, self.task, self.memory)
+        self.remember(state, action)
+        self._tau += 1
+        return action.detach().cpu().numpy()
+
+    def remember(self, state: torch.Tensor, action: torch.Tensor) -> None:
+        """Write (tau, s_tau, a_tau, IC(s_tau)) of every environment to the memory."""
+        with torch.no_grad():
+            ic = self.cost(state[:, None], torch.zeros_like(action)[:, None], self.task)
+        E = state.shape[0]
+        self.memory.write(TensorDict({
+            "episode": self._episode, "tau": torch.full((E,), self._tau),
+            "state": state.cpu(), "action": action.detach().cpu(), "goal": self.task.goal.cpu(),
+            "cost": ic.float().cpu(), "imagined": torch.zeros(E, dtype=torch.bool),
+        }, batch_size=[E]))

@@ -1,0 +1,5 @@
+"""Configurator module."""
+
+from .configurator import Configurator, GoalConfigurator, Task
+
+__all__ = ["Configurator", "GoalConfigurator", "Task"]

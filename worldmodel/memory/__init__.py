@@ -1,0 +1,5 @@
+"""Short-term memory module."""
+
+from .short_term import ShortTermMemory
+
+__all__ = ["ShortTermMemory"]

@@ -1,0 +1,73 @@
+"""Short-term memory: the episode's record of (tau, s_tau, IC(s_tau)), perceived or imagined.
+
+A fixed-capacity ring buffer of TensorDict rows. It feeds critic training (pairs of a state
+and the intrinsic cost ``delta`` steps later in the same episode) and can hold the
+planner's imagined rollouts beside what was perceived.
+"""
+
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDict
+
+
+class ShortTermMemory:
+    """Ring buffer of rows with keys ``episode``, ``tau`` (int64), ``state`` [D],
+    ``action`` [A], ``goal`` [D], ``cost`` (intrinsic cost, float) and ``imagined`` (bool)."""
+
+    def __init__(self, capacity: int, state_dim: int, action_dim: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"memory capacity must be positive, got {capacity}")
+        self.capacity = capacity
+        self.rows = TensorDict(
+            {
+                "episode": torch.zeros(capacity, dtype=torch.int64),
+                "tau": torch.zeros(capacity, dtype=torch.int64),
+                "state": torch.zeros(capacity, state_dim),
+                "action": torch.zeros(capacity, action_dim),
+                "goal": torch.zeros(capacity, state_dim),
+                "cost": torch.zeros(capacity),
+                "imagined": torch.zeros(capacity, dtype=torch.bool),
+            },
+            batch_size=[capacity],
+        )
+        self._next = 0  # where the next row goes
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def write(self, rows: TensorDict) -> None:
+        """Append rows [n] (oldest rows are overwritten once full)."""
+        n = rows.shape[0]
+        if n > self.capacity:
+            rows, n = rows[-self.capacity:], self.capacity
+        idx = (self._next + torch.arange(n)) % self.capacity
+        self.rows[idx] = rows.select(*self.rows.keys()).to(self.rows.device)
+        self._next = (self._next + n) % self.capacity
+        self._size = min(self._size + n, self.capacity)
+
+    def read(self, last: int | None = None, imagined: bool | None = None) -> TensorDict:
+        """Rows in write order (oldest first), optionally the ``last`` n, optionally only
+        perceived (``imagined=False``) or imagined ones."""
+        order = (self._next - self._size + torch.arange(self._size)) % self.capacity
+        rows = self.rows[order]
+        if imagined is not None:
+            rows = rows[rows["imagined"] == imagined]
+        return rows if last is None else rows[-last:]
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> TensorDict:
+        """n rows drawn uniformly with replacement."""
+        if self._size == 0:
+            raise ValueError("cannot sample from an empty memory")
+        idx = torch.randint(self._size, (n,), generator=generator)
+        return self.read()[idx]
+
+    def pairs(self, delta: int) -> tuple[TensorDict, TensorDict]:
+        """Perceived rows (s_tau) and the rows delta steps later in the same episode."""
+        rows = self.read(imagined=False)
+        key = rows["episode"] * (1 << 32) + rows["tau"]
+        sorted_key, order = key.sort()
+        pos = torch.searchsorted(sorted_key, key + delta).clamp_max(len(key) - 1)
+        found = sorted_key[pos] == key + delta
+        return rows[found], rows[order[pos[found]]]
