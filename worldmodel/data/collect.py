@@ -61,7 +61,8 @@ def _rollout(vec: gym.vector.VectorEnv, policy, steps: int, seed: int,
              rng: np.random.Generator) -> TensorDict:
     """One batch of episodes, one per sub-environment -> TensorDict [N]."""
     obs, info = vec.reset(seed=seed)
-    pixels, states, actions, rewards, dones, success = [obs["pixels"]], [info["state"]], [], [], [], [info["is_success"]]
+    pixels, states, success = [obs["pixels"]], [info["state"]], [info["is_success"]]
+    actions, rewards, dones = [], [], []
     goal_pixels, goal_state = obs["goal"], info["goal_state"]
     for _ in range(steps):
         action = policy(info, rng)

@@ -11,7 +11,6 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from worldmodel.envs.goal_pixels import ReacherGoal
 from worldmodel.envs.layout import TwoRoomsLayout
 
 
@@ -83,13 +82,8 @@ class PointRoomExpert(NoisyExpert):
 class ReacherExpert(NoisyExpert):
     """Joint-space PD control to the inverse-kinematics pose of the target."""
 
-    def __init__(self, noise: float = 0.3) -> None:
-        super().__init__(noise)
-        self.spec = ReacherGoal()
-
     def expert(self, info: dict) -> np.ndarray:
-        state = info["state"]
-        posed = np.stack([self.spec.pose_at(s, g) for s, g in zip(state, info["goal_state"])])
+        state, posed = info["state"], info["goal_pose"]
         error = np.angle(np.exp(1j * (posed[:, :2] - state[:, :2])))  # wrapped to [-pi, pi]
         return 2.0 * error - 0.2 * state[:, 4:6]
 
