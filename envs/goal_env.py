@@ -2,7 +2,8 @@
 
 Observation: ``{"pixels": uint8[C, H, W], "goal": uint8[C, H, W]}``, the goal being the
 scene drawn with the agent at its goal. ``info`` carries the true ``state``, the
-``goal_state``, the ``goal_pose`` (a full state at the goal) and ``is_success``, decided from the true state, for probes and oracles.
+``goal_state``, the ``goal_pose`` (a full state at the goal) and ``is_success``, decided
+from the true state, for probes and oracles.
 """
 
 from __future__ import annotations
