@@ -95,11 +95,30 @@ def _run_collect(cfg: Any) -> None:
     print(json.dumps(summary, indent=2))
 
 
+def _plan_schema() -> type:
+    from worldmodel.evaluation import PlanConfig
+
+    return PlanConfig
+
+
+def _run_plan(cfg: Any) -> None:
+    from worldmodel.evaluation import format_table, run_plan
+
+    summary = run_plan(cfg)
+    print(format_table(summary))
+    print(json.dumps(summary, indent=2))
+
+
 STAGES: dict[str, Stage] = {
     "collect": Stage(
         _collect_schema, _run_collect,
         "roll a policy in an environment and write an episode dataset",
         "jepa collect env=point_room episodes=20 policy=random out=data/pr_random",
+    ),
+    "plan": Stage(
+        _plan_schema, _run_plan,
+        "plan with the six-module agent and report success, steps and time per plan",
+        "jepa plan env=point_room actor=mppi episodes=20 configurator.horizon=15",
     ),
 }
 

@@ -20,3 +20,13 @@ class EnvConfig:
     episode_length: int = 100
     num_envs: int = 8
     vectorization: str = "sync"  # sync | async (one process per env: for slow simulators)
+    budget: int = 100  # step budget of an evaluation episode
+
+
+def pick_device(name: str = "auto") -> str:
+    """``auto``: CUDA when present, else CPU; otherwise the name as given."""
+    if name == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name

@@ -26,7 +26,13 @@ def colored_noise(shape: tuple[int, ...], beta: float, horizon_dim: int = -2,
     spectrum = torch.complex(torch.randn(shape, generator=generator),
                              torch.randn(shape, generator=generator)) * scale
     noise = torch.fft.irfft(spectrum, n=H, dim=horizon_dim)
-    return noise / noise.std(dim=horizon_dim, keepdim=True).clamp_min(1e-8)
+    # irfft drops the imaginary parts of the DC (and, for even H, Nyquist) bins and doubles
+    # the others: the stationary variance of every step follows, so divide by it exactly.
+    power = scale.flatten().pow(2)
+    var = power[0] + 4 * power[1:].sum()
+    if H % 2 == 0 and H > 1:
+        var = var - 3 * power[-1]  # the Nyquist bin is real: it counts once, not four times
+    return noise / (var.sqrt() / H)
 
 
 @dataclass

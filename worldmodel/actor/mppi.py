@@ -11,10 +11,11 @@ from .planner import BestSoFar, Objective, PlanResult, evaluate, gaussian_sample
 
 @dataclass
 class MPPI:
-    """MPPI with softmax(-cost / temperature) weights.
+    """MPPI with softmax(-(cost - min) / (temperature * spread)) weights.
 
-    Numerically stable: costs are shifted by their minimum before exponentiation and
-    infinite costs get zero weight, so huge or overflowing energies never give NaN.
+    Costs are measured in units of their spread (max - min over finite candidates), so the
+    temperature means the same at any energy scale; shifting by the minimum and giving
+    infinite costs zero weight keeps huge or overflowing energies from making NaN.
     """
 
     samples: int = 300
@@ -45,7 +46,10 @@ class MPPI:
     def weights(self, cost: torch.Tensor) -> torch.Tensor:
         """Importance weights [E, N] summing to 1 per environment."""
         finite = torch.isfinite(cost)
-        shifted = cost - torch.where(finite, cost, torch.inf).amin(1, keepdim=True)
+        low = torch.where(finite, cost, torch.inf).amin(1, keepdim=True)
+        high = torch.where(finite, cost, -torch.inf).amax(1, keepdim=True)
+        spread = (high - low).clamp_min(1e-12)
+        shifted = (cost - low) / spread
         logits = torch.where(finite, -shifted / self.temperature, -torch.inf)
         all_bad = ~finite.any(1, keepdim=True)  # every candidate failed: uniform weights
         logits = torch.where(all_bad, torch.zeros_like(logits), logits)

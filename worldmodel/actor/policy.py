@@ -68,7 +68,7 @@ def distill(policy: PolicyNet, states: torch.Tensor, goals: torch.Tensor,
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return losses
 
 

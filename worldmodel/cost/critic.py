@@ -48,5 +48,5 @@ def train_critic(critic: nn.Module, memory: ShortTermMemory, delta: int = 10,
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return losses

@@ -1,0 +1,189 @@
+"""The six modules around the Agent: cost immutability, critic, memory, Mode-1, jepa plan."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from tensordict import TensorDict
+
+from worldmodel.actor import CEM, PlanningActor, PolicyNet, distill, distill_from_memory
+from worldmodel.agent import Agent
+from worldmodel.cli import main
+from worldmodel.configurator import GoalConfigurator
+from worldmodel.cost import (
+    ActionMagnitude,
+    GoalDistance,
+    MLPCritic,
+    TaskConfig,
+    WeightedSum,
+    assert_immutable,
+    train_critic,
+)
+from worldmodel.memory import ShortTermMemory
+from worldmodel.perception import StatePerception
+from worldmodel.world_model import ModuleWorldModel, TwoRoomsOracle
+
+
+def _rows(episode, taus, dim=2, cost=None):
+    n = len(taus)
+    return TensorDict({
+        "episode": torch.full((n,), episode), "tau": torch.as_tensor(taus),
+        "state": torch.as_tensor(taus, dtype=torch.float32)[:, None].repeat(1, dim),
+        "action": torch.zeros(n, 2), "goal": torch.zeros(n, dim),
+        "cost": torch.as_tensor(taus, dtype=torch.float32) if cost is None else cost,
+        "imagined": torch.zeros(n, dtype=torch.bool),
+    }, batch_size=[n])
+
+
+def test_memory_ring_buffer_overwrites_oldest_and_reads_in_order():
+    memory = ShortTermMemory(capacity=5, state_dim=2, action_dim=2)
+    memory.write(_rows(0, [0, 1, 2]))
+    memory.write(_rows(0, [3, 4, 5, 6]))
+    assert len(memory) == 5
+    assert memory.read()["tau"].tolist() == [2, 3, 4, 5, 6]
+    assert memory.read(last=2)["tau"].tolist() == [5, 6]
+    assert memory.sample(7)["tau"].min() >= 2
+    imagined = _rows(1, [0])
+    imagined["imagined"][:] = True
+    memory.write(imagined)
+    assert memory.read(imagined=True)["episode"].tolist() == [1]
+    assert 1 not in memory.read(imagined=False)["episode"].tolist()
+
+
+def test_memory_pairs_stay_inside_episodes():
+    memory = ShortTermMemory(capacity=100, state_dim=2, action_dim=2)
+    memory.write(_rows(0, list(range(10))))
+    memory.write(_rows(1, list(range(4))))
+    now, later = memory.pairs(delta=3)
+    assert len(now) == 7 + 1
+    assert (later["tau"] - now["tau"] == 3).all() and (later["episode"] == now["episode"]).all()
+
+
+def test_intrinsic_cost_must_have_no_trainable_parameters():
+    assert_immutable(WeightedSum([GoalDistance(), ActionMagnitude()]))
+
+    class Learned(GoalDistance):
+        def __init__(self):
+            super().__init__(readout=torch.nn.Linear(2, 2))
+
+    with pytest.raises(TypeError, match="immutable"):
+        assert_immutable(Learned())
+    with pytest.raises(TypeError, match="immutable"):
+        PlanningActor(TwoRoomsOracle(), WeightedSum([Learned()]), CEM(), action_dim=2)
+    frozen = Learned()
+    frozen.readout.requires_grad_(False)
+    assert_immutable(frozen)
+
+
+def test_goal_distance_variants():
+    states = torch.tensor([[[0.0, 0.0], [1.0, 0.0]]])  # [B=1, H=2, D=2]
+    task = TaskConfig(goal=torch.tensor([[1.0, 0.0]]))
+    assert float(GoalDistance(last_only=True)(states, None, task)) == pytest.approx(0.0, abs=1e-5)
+    assert float(GoalDistance()(states, None, task)) == pytest.approx(0.5, abs=1e-5)
+    late = GoalDistance(discount=0.5)(states, None, task)  # weights 0.5, 1 over the 2 steps
+    assert float(late) == pytest.approx(0.5 / 1.5, abs=1e-5)
+    assert float(GoalDistance(norm="l1")(states, None, task)) == pytest.approx(0.25)
+
+
+def test_critic_loss_falls_on_a_synthetic_memory():
+    # The intrinsic cost 5 steps later is a known function of the state: the critic learns it.
+    memory = ShortTermMemory(capacity=2000, state_dim=2, action_dim=2)
+    gen = torch.Generator().manual_seed(0)
+    for episode in range(20):
+        start = torch.rand(2, generator=gen)
+        taus = torch.arange(30)
+        states = start + 0.01 * taus[:, None]
+        rows = _rows(episode, taus.tolist(), cost=states.norm(dim=-1))
+        rows["state"] = states
+        memory.write(rows)
+    critic = MLPCritic(2, hidden=32)
+    losses = train_critic(critic, memory, delta=5, steps=300, lr=3e-3)
+    assert np.mean(losses[-20:]) < 0.1 * np.mean(losses[:5])
+
+
+def test_mode1_distillation_reduces_imitation_error():
+    gen = torch.Generator().manual_seed(0)
+    states, goals = torch.rand(512, 2, generator=gen), torch.rand(512, 2, generator=gen)
+    actions = torch.tanh(3 * (goals - states))  # a Mode-2-like expert: head for the goal
+    policy = PolicyNet(2, 2, hidden=64)
+    with torch.no_grad():
+        before = float((policy(states, goals) - actions).pow(2).mean())
+    distill(policy, states, goals, actions, steps=300, lr=3e-3)
+    with torch.no_grad():
+        after = float((policy(states, goals) - actions).pow(2).mean())
+    assert after < 0.2 * before
+
+
+def _oracle_agent(horizon=15):
+    oracle = TwoRoomsOracle()
+    cost = WeightedSum([GoalDistance(discount=0.7)])
+    actor = PlanningActor(oracle, cost, CEM(seed=0, samples=100), action_dim=2)
+    return Agent(GoalConfigurator(horizon=horizon), StatePerception(2), oracle, cost, actor,
+                 ShortTermMemory(10_000, 2, 2))
+
+
+def test_agent_remembers_what_it_perceives_and_feeds_mode1():
+    import gymnasium as gym
+    import worldmodel.envs  # noqa: F401
+
+    env = gym.make("worldmodel/TwoRooms-v0")
+    obs, info = env.reset(seed=1)
+    agent = _oracle_agent()
+    agent.reset(info["goal_pose"][None])
+    for _ in range(5):
+        action = agent.step({"state": info["state"][None]})
+        obs, _, _, _, info = env.step(action[0])
+    rows = agent.memory.read()
+    assert rows["tau"].tolist() == [0, 1, 2, 3, 4]
+    assert rows["cost"][0] > rows["cost"][-1]  # the intrinsic cost falls towards the goal
+    policy = PolicyNet(2, 2, hidden=16)
+    losses = distill_from_memory(policy, agent.memory, steps=20)
+    assert losses[-1] < losses[0]
+
+
+def test_agent_rejects_misfits():
+    agent = _oracle_agent()
+    with pytest.raises(RuntimeError, match="reset"):
+        agent.step({"state": np.zeros((1, 2), np.float32)})
+    agent.reset(np.zeros((1, 2), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        agent.step({"state": np.zeros((1, 3), np.float32)})
+    with pytest.raises(KeyError, match="state"):
+        agent.step({"pixels": np.zeros((1, 3, 8, 8), np.uint8)})
+
+    class Wide(torch.nn.Module):
+        def forward(self, s, a):
+            return torch.cat([s, s], -1)
+
+    wrong = _oracle_agent()
+    wrong.world_model = ModuleWorldModel(Wide())
+    with pytest.raises(ValueError, match="do not fit"):
+        wrong.reset(np.zeros((1, 2), np.float32))
+
+
+def test_jepa_plan_end_to_end(tmp_path, capsys):
+    out = tmp_path / "plan"
+    rc = main(["plan", "episodes=2", "parallel=2", "actor.params.samples=100",
+               "actor.params.iterations=3", "video_episodes=1", "progress=false",
+               f"out={out}", "env.budget=60"])
+    assert rc == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["summary"]["episodes"] == 2 and len(results["episodes"]) == 2
+    assert results["summary"]["success_rate"] == 1.0
+    for name in ("episodes.mp4", "success_vs_budget.png", "planned_cost.png"):
+        assert (out / name).stat().st_size > 0
+    assert "| worldmodel/TwoRooms-v0 | cem | oracle | 100%" in capsys.readouterr().out
+
+
+def test_jepa_plan_bad_actor_settings(capsys, tmp_path):
+    assert main(["plan", "actor.params.nonsense=1", f"out={tmp_path}"]) == 2
+    assert "nonsense" in capsys.readouterr().err
+    assert main(["plan", "+actor.params.nonsense=1", f"out={tmp_path}"]) == 1
+    assert "unknown key(s) ['nonsense'] for cem" in capsys.readouterr().err
+    assert main(["plan", "actor=grad", "env=point_room", f"out={tmp_path}"]) == 1
+    assert "differentiable" in capsys.readouterr().err
+    assert main(["plan", "actor=policy", f"out={tmp_path}"]) == 1
+    assert "checkpoint" in capsys.readouterr().err

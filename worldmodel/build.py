@@ -1,0 +1,118 @@
+"""Build the six modules from typed configs (what the Hydra groups of ``jepa plan`` fill)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import torch
+
+from worldmodel.actor import PLANNERS, PlanningActor, PolicyActor, PolicyNet
+from worldmodel.configurator import GoalConfigurator
+from worldmodel.cost import ActionMagnitude, GoalDistance, WeightedSum
+from worldmodel.memory import ShortTermMemory
+from worldmodel.perception import StatePerception
+from worldmodel.world_model import MujocoOracle, TwoRoomsOracle
+
+
+@dataclass
+class ActorConfig:
+    """Mode-2 planner (cem, icem, mppi, grad, shooting) or Mode-1 ``policy``."""
+
+    name: str = "cem"
+    execute: int = 1  # actions executed per plan (receding horizon)
+    critic_weight: float = 0.0  # weight of the critic as terminal cost (0: no critic)
+    params: dict[str, Any] = field(default_factory=dict)  # the planner's own settings
+
+
+@dataclass
+class ModuleConfig:
+    """A module chosen by name, with an optional checkpoint."""
+
+    name: str = "oracle"
+    checkpoint: str | None = None
+
+
+@dataclass
+class CostConfig:
+    """Intrinsic cost: goal distance (+ optional action-magnitude penalty)."""
+
+    norm: str = "l2"
+    last_only: bool = False
+    discount: float = 1.0
+    action_weight: float = 0.0
+
+
+@dataclass
+class ConfiguratorConfig:
+    horizon: int = 20
+    mode: int = 2
+
+
+@dataclass
+class MemoryConfig:
+    capacity: int = 100_000
+
+
+def build_perception(cfg: ModuleConfig, env) -> Any:
+    """The perception module for ``env`` (a made Gymnasium env)."""
+    if cfg.name == "state":
+        return StatePerception(env.unwrapped.state_dim)
+    raise ValueError(f"unknown perception {cfg.name!r}; available: state")
+
+
+def build_world_model(cfg: ModuleConfig, env) -> Any:
+    """The world model for ``env``."""
+    if cfg.name == "oracle":
+        base = env.unwrapped
+        if hasattr(base, "layout") and not hasattr(base, "model"):
+            if base.random_door:
+                raise ValueError("the Two Rooms oracle needs a fixed door (random_door=false)")
+            return TwoRoomsOracle.from_env(env)
+        return MujocoOracle.from_env(env)
+    raise ValueError(f"unknown world model {cfg.name!r}; available: oracle")
+
+
+def build_cost(cfg: CostConfig, perception, env) -> WeightedSum:
+    """Intrinsic cost; on true states the goal is compared through the env's readout."""
+    readout = env.unwrapped.achieved_goal if perception.observation_key == "state" else None
+    terms = [GoalDistance(cfg.norm, cfg.last_only, cfg.discount, readout=readout)]
+    weights = {"goal": 1.0}
+    if cfg.action_weight:
+        terms.append(ActionMagnitude())
+        weights["action"] = cfg.action_weight
+    return WeightedSum(terms, weights)
+
+
+def build_actor(cfg: ActorConfig, world_model, cost, action_dim: int, state_dim: int,
+                critic: torch.nn.Module | None = None) -> Any:
+    """A PlanningActor around the named planner, or a PolicyActor from a checkpoint."""
+    if cfg.name == "policy":
+        path = cfg.params.get("checkpoint")
+        if not path:
+            raise ValueError("actor=policy needs actor.params.checkpoint=<policy.pt>, made by "
+                             "`python bench/mode1_vs_mode2.py` or worldmodel.actor.distill")
+        policy = PolicyNet(state_dim, action_dim)
+        policy.load_state_dict(torch.load(path, weights_only=True))
+        return PolicyActor(policy)
+    if cfg.name not in PLANNERS:
+        raise ValueError(f"unknown actor {cfg.name!r}; available: {sorted(PLANNERS)}, policy")
+    planner_cls = PLANNERS[cfg.name]
+    known = {f.name for f in fields(planner_cls)}
+    unknown = set(cfg.params) - known
+    if unknown:
+        raise ValueError(f"actor.params: unknown key(s) {sorted(unknown)} for {cfg.name}; "
+                         f"known: {sorted(known)}")
+    if cfg.name == "grad" and not getattr(world_model, "differentiable", True):
+        raise ValueError("actor=grad needs a differentiable world model; this one is not "
+                         "(MuJoCo oracle): use cem, icem, mppi or shooting")
+    return PlanningActor(world_model, cost, planner_cls(**cfg.params), action_dim,
+                         execute=cfg.execute, critic=critic, critic_weight=cfg.critic_weight)
+
+
+def build_memory(cfg: MemoryConfig, state_dim: int, action_dim: int) -> ShortTermMemory:
+    return ShortTermMemory(cfg.capacity, state_dim, action_dim)
+
+
+def build_configurator(cfg: ConfiguratorConfig) -> GoalConfigurator:
+    return GoalConfigurator(horizon=cfg.horizon, mode=cfg.mode)

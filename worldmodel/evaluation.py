@@ -1,0 +1,220 @@
+"""``jepa plan``: the evaluation protocol of the project.
+
+Fixed episode seeds (so every method meets the same starts and goals), a step budget,
+success decided by the environment from the true state. Reports success rate with its
+spread over seeds, mean steps to success and time per planning call; writes results.json,
+a video of episodes (observation beside goal) and plots.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+from tqdm import tqdm
+
+from worldmodel.agent import Agent
+from worldmodel.build import (
+    ActorConfig,
+    ConfiguratorConfig,
+    CostConfig,
+    MemoryConfig,
+    ModuleConfig,
+    build_actor,
+    build_configurator,
+    build_cost,
+    build_memory,
+    build_perception,
+    build_world_model,
+)
+from worldmodel.config import EnvConfig, pick_device
+from worldmodel.rendering import select_gl_backend
+from worldmodel.video import side_by_side, write_video
+
+
+@dataclass
+class PlanConfig:
+    """``jepa plan``: which modules, which environment, how many episodes."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    perception: ModuleConfig = field(default_factory=lambda: ModuleConfig("state"))
+    world_model: ModuleConfig = field(default_factory=ModuleConfig)
+    cost: CostConfig = field(default_factory=CostConfig)
+    actor: ActorConfig = field(default_factory=ActorConfig)
+    configurator: ConfiguratorConfig = field(default_factory=ConfiguratorConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+    episodes: int = 50  # per seed
+    seeds: list[int] = field(default_factory=lambda: [0])
+    parallel: int = 10
+    video_episodes: int = 4
+    device: str = "auto"
+    out: str = "runs/plan"
+    progress: bool = True
+
+
+def episode_seed(seed: int, episode: int) -> int:
+    """The environment seed of an episode: the same for every method."""
+    return 100_000 * seed + episode
+
+
+def build_agent(cfg: PlanConfig, env: gym.Env) -> Agent:
+    """The six modules for ``env`` as the config says."""
+    device = pick_device(cfg.device)
+    perception = build_perception(cfg.perception, env)
+    world_model = build_world_model(cfg.world_model, env)
+    cost = build_cost(cfg.cost, perception, env)
+    A = env.action_space.shape[0]
+    actor = build_actor(cfg.actor, world_model, cost, A, perception.latent_dim)
+    memory = build_memory(cfg.memory, perception.latent_dim, A)
+    return Agent(build_configurator(cfg.configurator), perception, world_model, cost, actor,
+                 memory, device=device)
+
+
+def _observation(obs: list[dict], infos: list[dict]) -> dict[str, np.ndarray]:
+    return {"pixels": np.stack([o["pixels"] for o in obs]),
+            "state": np.stack([i["state"] for i in infos])}
+
+
+def _goal_observation(obs: list[dict], infos: list[dict], key: str) -> np.ndarray:
+    return np.stack([o["goal"] for o in obs]) if key == "pixels" else \
+        np.stack([i["goal_pose"] for i in infos])
+
+
+def run_plan(cfg: PlanConfig) -> dict:
+    """Run the protocol; write results.json, episodes.mp4 and plots into ``cfg.out``."""
+    select_gl_backend()
+    import worldmodel.envs  # noqa: F401
+
+    if cfg.episodes < 1 or cfg.parallel < 1 or not cfg.seeds:
+        raise ValueError("episodes and parallel must be positive and seeds non-empty")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    envs = [gym.make(cfg.env.id, max_episode_steps=None, **cfg.env.kwargs)
+            for _ in range(min(cfg.parallel, cfg.episodes))]
+    agent = build_agent(cfg, envs[0])
+    key = agent.perception.observation_key
+    rows, frames, step_seconds = [], [], []
+    bar = tqdm(total=cfg.episodes * len(cfg.seeds), desc=f"plan {cfg.env.name} {cfg.actor.name}",
+               unit="ep", disable=not cfg.progress)
+    start_all = time.perf_counter()
+    for seed in cfg.seeds:
+        for first in range(0, cfg.episodes, len(envs)):
+            batch = envs[: min(len(envs), cfg.episodes - first)]
+            seeds = [episode_seed(seed, first + i) for i in range(len(batch))]
+            reset = [env.reset(seed=s) for env, s in zip(batch, seeds, strict=True)]
+            obs, infos = [r[0] for r in reset], [r[1] for r in reset]
+            agent.reset(_goal_observation(obs, infos, key))
+            record = [i for i in range(len(batch)) if first + i < cfg.video_episodes and
+                      seed == cfg.seeds[0]]
+            clips = {i: [side_by_side(obs[i]["pixels"], obs[i]["goal"])] for i in record}
+            solved = np.full(len(batch), -1)
+            for t in range(cfg.env.budget):
+                tic = time.perf_counter()
+                action = agent.step(_observation(obs, infos))
+                step_seconds.append(time.perf_counter() - tic)
+                for i, env in enumerate(batch):
+                    if solved[i] >= 0:
+                        continue
+                    obs[i], _, terminated, _, infos[i] = env.step(action[i])
+                    if infos[i]["is_success"]:
+                        solved[i] = t + 1
+                    if i in clips:
+                        clips[i].append(side_by_side(obs[i]["pixels"], obs[i]["goal"]))
+                if (solved >= 0).all():
+                    break
+            frames.extend(clips[i] for i in record)
+            rows += [{"seed": seed, "episode_seed": s, "success": bool(k >= 0),
+                      "steps": int(k) if k >= 0 else None} for s, k in zip(seeds, solved,
+                                                                          strict=True)]
+            bar.update(len(batch))
+    bar.close()
+    for env in envs:
+        env.close()
+    summary = summarise(rows, agent, step_seconds, time.perf_counter() - start_all, cfg)
+    (out / "results.json").write_text(json.dumps({"summary": summary, "episodes": rows,
+                                                  "config": asdict(cfg)}, indent=2))
+    if frames:
+        summary["video"] = str(_write_episodes(out / "episodes.mp4", frames))
+    summary["plots"] = [str(p) for p in plot(rows, agent, cfg.env.budget, out)]
+    return summary
+
+
+def summarise(rows: list[dict], agent: Agent, step_seconds: list[float], seconds: float,
+              cfg: PlanConfig) -> dict:
+    """Success rate (mean and spread over seeds), steps to success, time per plan."""
+    per_seed = [float(np.mean([r["success"] for r in rows if r["seed"] == s]))
+                for s in cfg.seeds]
+    steps = [r["steps"] for r in rows if r["success"]]
+    plan = getattr(agent.actor, "plan_seconds", None) or step_seconds
+    return {
+        "env": cfg.env.id, "actor": cfg.actor.name, "world_model": cfg.world_model.name,
+        "perception": cfg.perception.name, "episodes": len(rows), "seeds": list(cfg.seeds),
+        "success_rate": float(np.mean(per_seed)),
+        "success_rate_std_over_seeds": float(np.std(per_seed)),
+        "success_rate_per_seed": per_seed,
+        "mean_steps_to_success": float(np.mean(steps)) if steps else None,
+        "ms_per_plan": 1000 * float(np.mean(plan)),
+        "ms_per_plan_median": 1000 * float(np.median(plan)),
+        "plans": len(plan), "seconds": round(seconds, 1), "budget": cfg.env.budget,
+    }
+
+
+def _write_episodes(path: Path, clips: list[list[np.ndarray]]) -> Path:
+    """Episodes one after another, each held on its last frame for a moment."""
+    frames = []
+    for clip in clips:
+        frames += clip + [clip[-1]] * 5
+    return write_video(path, np.stack(frames), fps=10)
+
+
+def plot(rows: list[dict], agent: Agent, budget: int, out: Path) -> list[Path]:
+    """success_vs_budget.png and planned_cost.png (mean best cost per planner iteration)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    steps = np.array([r["steps"] if r["success"] else np.inf for r in rows], dtype=float)
+    budgets = np.arange(1, budget + 1)
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    ax.plot(budgets, [(steps <= b).mean() for b in budgets])
+    ax.set(xlabel="step budget", ylabel="success rate", ylim=(0, 1.02),
+           title="success against budget")
+    fig.tight_layout()
+    paths.append(out / "success_vs_budget.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    history = getattr(agent.actor, "cost_history", None)
+    if history:
+        n = min(len(h) for h in history)
+        curve = np.mean([h[:n] for h in history], axis=0)
+        fig, ax = plt.subplots(figsize=(4.5, 3.2))
+        ax.plot(np.arange(1, n + 1), curve, marker="o")
+        ax.set(xlabel="planner iteration", ylabel="best planned cost (mean over calls)",
+               title="planned cost over iterations")
+        fig.tight_layout()
+        paths.append(out / "planned_cost.png")
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
+    return paths
+
+
+def format_table(summary: dict) -> str:
+    """One markdown row per run: success, spread, steps, time per plan."""
+    steps = summary["mean_steps_to_success"]
+    steps = "-" if steps is None else f"{steps:.1f}"
+    rate, spread = 100 * summary["success_rate"], 100 * summary["success_rate_std_over_seeds"]
+    return (
+        "| env | actor | world model | success | steps to success | ms / plan |\n"
+        "|---|---|---|---:|---:|---:|\n"
+        f"| {summary['env']} | {summary['actor']} | {summary['world_model']} | "
+        f"{rate:.0f}% +- {spread:.0f} ({summary['episodes']} ep) | {steps} | "
+        f"{summary['ms_per_plan']:.1f} |"
+    )
+
+
