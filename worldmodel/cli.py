@@ -109,11 +109,45 @@ def _run_plan(cfg: Any) -> None:
     print(json.dumps(summary, indent=2))
 
 
+def _pretrain_schema() -> type:
+    from worldmodel.jepa.pretrain import PretrainConfig
+
+    return PretrainConfig
+
+
+def _run_pretrain(cfg: Any) -> None:
+    from worldmodel.jepa.pretrain import pretrain
+
+    print(json.dumps(pretrain(cfg), indent=2))
+
+
+def _probe_schema() -> type:
+    from worldmodel.probe import ProbeConfig
+
+    return ProbeConfig
+
+
+def _run_probe(cfg: Any) -> None:
+    from worldmodel.probe import probe
+
+    print(json.dumps(probe(cfg), indent=2))
+
+
 STAGES: dict[str, Stage] = {
     "collect": Stage(
         _collect_schema, _run_collect,
         "roll a policy in an environment and write an episode dataset",
         "jepa collect env=point_room episodes=20 policy=random out=data/pr_random",
+    ),
+    "pretrain": Stage(
+        _pretrain_schema, _run_pretrain,
+        "self-supervised I-JEPA / V-JEPA pretraining (or the pixel baseline) of the encoder",
+        "jepa pretrain data=data/two_rooms method=ijepa model=tiny steps=2000",
+    ),
+    "probe": Stage(
+        _probe_schema, _run_probe,
+        "linear and MLP probes of the true state from frozen encoder features, RankMe, PCA",
+        "jepa probe checkpoint=runs/pretrain/ijepa/last.pt data=data/two_rooms",
     ),
     "plan": Stage(
         _plan_schema, _run_plan,
@@ -183,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"jepa {name}: error: {err}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"jepa {name}: error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -7,11 +7,11 @@ indexing operation per batch rather than one per sample. Items are TensorDicts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from tensordict import TensorDict
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .dataset import DatasetError, EpisodeDataset
 
@@ -41,16 +41,26 @@ class _Windows(Dataset):
     def __len__(self) -> int:
         return len(self.index)
 
+    def __getitems__(self, indices: Sequence) -> TensorDict:
+        """Batch of windows; indices may be (step, index) pairs from a StepBatchSampler,
+        in which case the batch carries ``step`` (for step-seeded mask sampling)."""
+        if len(indices) and isinstance(indices[0], tuple | list):
+            steps = torch.as_tensor([s for s, _ in indices])
+            batch = self._fetch([i for _, i in indices])
+            batch["step"] = steps
+            return batch
+        return self._fetch(indices)
+
+    def _fetch(self, indices: Sequence[int]) -> TensorDict:
+        raise NotImplementedError
+
     def _gather(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         pairs = self.index[torch.as_tensor(indices)]
         ep, t = pairs[:, 0:1], pairs[:, 1:2] + torch.arange(self.span)
         return ep, t
 
     def __getitem__(self, i: int) -> TensorDict:
-        return self.__getitems__([i])[0]
-
-    def __getitems__(self, indices: Sequence[int]) -> TensorDict:
-        raise NotImplementedError
+        return self._fetch([i])[0]
 
 
 class Frames(_Windows):
@@ -59,7 +69,7 @@ class Frames(_Windows):
     def __init__(self, data: EpisodeDataset, episodes: Sequence[int] | None = None) -> None:
         super().__init__(data, 1, episodes)
 
-    def __getitems__(self, indices: Sequence[int]) -> TensorDict:
+    def _fetch(self, indices: Sequence[int]) -> TensorDict:
         ep, t = self._gather(indices)
         ep, t = ep[:, 0], t[:, 0]
         d = self.data
@@ -77,7 +87,7 @@ class Clips(_Windows):
     ) -> None:
         super().__init__(data, length, episodes)
 
-    def __getitems__(self, indices: Sequence[int]) -> TensorDict:
+    def _fetch(self, indices: Sequence[int]) -> TensorDict:
         ep, t = self._gather(indices)
         d = self.data
         return TensorDict(
@@ -100,7 +110,7 @@ class Transitions(_Windows):
     ) -> None:
         super().__init__(data, horizon + 1, episodes)
 
-    def __getitems__(self, indices: Sequence[int]) -> TensorDict:
+    def _fetch(self, indices: Sequence[int]) -> TensorDict:
         ep, t = self._gather(indices)
         d = self.data
         pixels, state = d["pixels"][ep, t], d["state"][ep, t]
@@ -114,6 +124,39 @@ class Transitions(_Windows):
             },
             batch_size=[len(ep)],
         )
+
+
+class StepBatchSampler(Sampler):
+    """Global batches for steps ``start``..``steps``-1, this process's share of each.
+
+    The sample order is a fixed function of (seed, epoch), so a run resumed at step s sees
+    exactly the batches an uninterrupted run sees, and 1 or N processes split the same
+    global batch. Yields lists of (step, index) pairs.
+    """
+
+    def __init__(self, size: int, global_batch: int, steps: int, start: int = 0,
+                 rank: int = 0, world: int = 1, seed: int = 0) -> None:
+        if global_batch % world:
+            raise ValueError(f"global batch {global_batch} does not split over {world} processes")
+        if size < global_batch:
+            raise ValueError(f"{size} samples are fewer than one batch of {global_batch}")
+        self.size, self.global_batch, self.steps, self.start = size, global_batch, steps, start
+        self.rank, self.world, self.seed = rank, world, seed
+        self.per_epoch = size // global_batch
+
+    def __len__(self) -> int:
+        return max(0, self.steps - self.start)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        local = self.global_batch // self.world
+        epoch, order = -1, None
+        for step in range(self.start, self.steps):
+            if step // self.per_epoch != epoch:
+                epoch = step // self.per_epoch
+                gen = torch.Generator().manual_seed(self.seed * 7919 + epoch)
+                order = torch.randperm(self.size, generator=gen)
+            at = (step % self.per_epoch) * self.global_batch + self.rank * local
+            yield [(step, int(i)) for i in order[at:at + local]]
 
 
 def make_loader(

@@ -1,0 +1,88 @@
+"""I-JEPA training step against a plain supervised step of the same encoder, side by side.
+
+    python bench/pretrain_speed.py [--repeats 3] [--steps 8]
+
+Configuration of the issue: ViT dim 192, depth 6, 3 heads, patch 8, 64x64 images, batch 64;
+predictor width 96, depth 4; 4 target blocks. The supervised step is the same encoder, all
+64 tokens, average pool, a linear head and cross-entropy, with the same optimiser. Steps
+alternate (JEPA, supervised, JEPA, ...) so machine noise hits both alike; the ratio is the
+figure that travels between machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+
+from worldmodel.jepa.masks import MultiBlockMasks
+from worldmodel.jepa.model import JEPA, JEPAConfig
+from worldmodel.jepa.pretrain import param_groups
+from worldmodel.jepa.vit import VisionTransformer, ViTConfig
+
+
+def make_steps(bf16: bool, batch: int = 64):
+    torch.manual_seed(0)
+    enc_cfg = ViTConfig(image_size=64, patch_size=8, dim=192, depth=6, heads=3)
+    jepa = JEPA(JEPAConfig(encoder=enc_cfg, predictor_dim=96, predictor_depth=4))
+    opt = torch.optim.AdamW(param_groups(jepa), lr=1e-4)
+    encoder, head = VisionTransformer(enc_cfg), torch.nn.Linear(192, 10)
+    sup_opt = torch.optim.AdamW(list(encoder.parameters()) + list(head.parameters()), lr=1e-4)
+    x = torch.randint(0, 255, (batch, 3, 64, 64), dtype=torch.uint8)
+    y = torch.randint(0, 10, (batch,))
+    masks = MultiBlockMasks(grid=enc_cfg.grid)
+    state = {"step": 0}
+
+    def jepa_step():
+        ctx, tgt = masks.sample(batch, state["step"])  # as the loader workers would
+        state["step"] += 1
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss, _ = jepa(x, ctx, tgt)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        jepa.update_target(0.996)
+
+    def supervised_step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(head(encoder(x).mean(1)).float(), y)
+        sup_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        sup_opt.step()
+
+    return jepa_step, supervised_step
+
+
+def measure(bf16: bool, steps: int, repeats: int, batch: int = 64) -> dict:
+    jepa_step, supervised_step = make_steps(bf16, batch)
+    for f in (jepa_step, supervised_step):
+        f()
+    times = {"ijepa": [], "supervised": []}
+    for _ in range(repeats):
+        for name, f in (("ijepa", jepa_step), ("supervised", supervised_step)):
+            start = time.perf_counter()
+            for _ in range(steps):
+                f()
+            times[name].append((time.perf_counter() - start) / steps)
+    best = {k: min(v) for k, v in times.items()}
+    return {"precision": "bf16" if bf16 else "fp32",
+            "ijepa_images_per_s": round(batch / best["ijepa"], 1),
+            "supervised_images_per_s": round(batch / best["supervised"], 1),
+            "ijepa_over_supervised_time": round(best["ijepa"] / best["supervised"], 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    rows = [measure(bf16, args.steps, args.repeats) for bf16 in (False, True)]
+    for r in rows:
+        print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()

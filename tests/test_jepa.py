@@ -1,0 +1,258 @@
+"""JEPA core: masks, gather, EMA, losses, checkpoints and resume, DDP, official import, probe."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from worldmodel.jepa.checkpoint import CheckpointError, load
+from worldmodel.jepa.masks import MaskCollator, MultiBlockMasks, TubeMasks
+from worldmodel.jepa.model import JEPA, JEPAConfig
+from worldmodel.jepa.objectives import rankme, sigreg, vicreg
+from worldmodel.jepa.official import import_official
+from worldmodel.jepa.pretrain import PretrainConfig, TrainingError, pretrain
+from worldmodel.jepa.vit import Predictor, VisionTransformer, ViTConfig
+
+TINY = {"dim": 32, "depth": 2, "heads": 2}
+
+
+def tiny_encoder(**kw) -> VisionTransformer:
+    return VisionTransformer(ViTConfig(image_size=32, patch_size=8, **{**TINY, **kw}))
+
+
+def test_multiblock_masks_shapes_and_disjointness():
+    ctx, tgt = MultiBlockMasks(grid=(8, 8)).sample(16, step=3)
+    assert ctx.shape[0] == tgt.shape[0] == 16 and tgt.shape[1] == 4
+    assert ctx.max() < 64 and tgt.max() < 64
+    for c, t in zip(ctx, tgt, strict=True):
+        assert not set(c.tolist()) & set(t.flatten().tolist())  # context excludes targets
+        assert len(set(c.tolist())) == len(c)
+    # Target blocks are 15-20% of the grid (rounded to whole patches).
+    assert 6 <= tgt.shape[2] <= 16
+    again, _ = MultiBlockMasks(grid=(8, 8)).sample(16, step=3)
+    assert torch.equal(ctx, again)  # seeded by the step
+
+
+def test_tube_masks_span_the_whole_clip():
+    ctx, tgt = TubeMasks(grid=(2, 4, 4)).sample(8, step=0)
+    assert tgt.shape[:2] == (8, 1)
+    for c, t in zip(ctx, tgt[:, 0], strict=True):
+        assert not set(c.tolist()) & set(t.tolist())
+        spatial = {int(i) % 16 for i in t}
+        assert {int(i) for i in t} == {s + 16 * f for s in spatial for f in range(2)}
+
+
+def test_collator_gives_each_process_its_share_of_the_global_masks():
+    from tensordict import TensorDict
+
+    batch = TensorDict({"step": torch.full((4,), 7)}, batch_size=[4])
+    masks = MultiBlockMasks(grid=(8, 8))
+    whole = MaskCollator(masks, 0, 1)(TensorDict({"step": torch.full((8,), 7)}, [8]))
+    second = MaskCollator(masks, 1, 2)(batch.clone())
+    assert torch.equal(second["context_idx"], whole["context_idx"][4:])
+    assert torch.equal(second["target_idx"], whole["target_idx"][4:])
+
+
+def test_gather_masking_runs_the_encoder_on_kept_tokens_only():
+    enc = tiny_encoder()
+    x = torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8)
+    full = enc(x)
+    assert full.shape == (2, 16, 32)
+    every = torch.arange(16).expand(2, -1)
+    torch.testing.assert_close(enc(x, keep=every), full)
+    kept = enc(x, keep=torch.tensor([[0, 5], [3, 9]]))
+    assert kept.shape == (2, 2, 32)
+
+
+def test_predictor_blocks_are_independent():
+    pred = Predictor((4, 4), 32, dim=16, depth=2, heads=2)
+    ctx, cidx = torch.randn(2, 5, 32), torch.randint(0, 16, (2, 5))
+    tidx = torch.randint(0, 16, (2, 3, 4))
+    together = pred(ctx, cidx, tidx)
+    alone = torch.cat([pred(ctx, cidx, tidx[:, j:j + 1]) for j in range(3)], 1)
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_ema_update():
+    model = JEPA(JEPAConfig(encoder=ViTConfig(image_size=32, **TINY)))
+    with torch.no_grad():
+        for p in model.context_encoder.parameters():
+            p.add_(1.0)
+    before = [p.clone() for p in model.target_encoder.parameters()]
+    model.update_target(0.9)
+    for t, c, b in zip(model.target_encoder.parameters(), model.context_encoder.parameters(),
+                       before, strict=True):
+        torch.testing.assert_close(t, 0.9 * b + 0.1 * c)
+    assert not any(p.requires_grad for p in model.target_encoder.parameters())
+
+
+@pytest.mark.parametrize("method,objective", [("ijepa", "ema"), ("ijepa", "vicreg"),
+                                              ("ijepa", "sigreg"), ("mae", "ema"),
+                                              ("vjepa", "ema")])
+def test_each_loss_on_tiny_inputs(method, objective):
+    video = method == "vjepa"
+    enc = ViTConfig(image_size=32, frames=4 if video else 1, tubelet=2 if video else 1, **TINY)
+    model = JEPA(JEPAConfig(method=method, objective=objective, encoder=enc,
+                            predictor_dim=16, predictor_depth=1, predictor_heads=2))
+    shape = (2, 4, 3, 32, 32) if video else (2, 3, 32, 32)
+    x = torch.randint(0, 255, shape, dtype=torch.uint8)
+    masks = TubeMasks(grid=enc.grid) if video else MultiBlockMasks(grid=enc.grid)
+    ctx, tgt = masks.sample(2, step=0)
+    loss, parts = model(x, ctx, tgt)
+    loss.backward()
+    assert torch.isfinite(loss) and loss > 0
+    assert all(p.grad is not None for p in model.predictor.parameters() if p.requires_grad)
+    assert ("regulariser" in parts) == (objective != "ema")
+
+
+def test_regularisers_penalise_collapse():
+    gen = torch.Generator().manual_seed(0)
+    spread = torch.randn(512, 16, generator=gen)
+    collapsed = torch.ones(512, 16) + 1e-3 * torch.randn(512, 16, generator=gen)
+    assert vicreg(collapsed) > vicreg(spread) + 0.5
+    assert sigreg(collapsed, generator=gen) > 10 * sigreg(spread, generator=gen)
+    assert rankme(spread) > 12 and rankme(collapsed[:, :1] * torch.ones(1, 16)) < 2
+
+
+def test_bad_shapes_are_clear_errors():
+    with pytest.raises(ValueError, match="not divisible by the patch size"):
+        ViTConfig(image_size=30, patch_size=8)
+    video = VisionTransformer(ViTConfig(image_size=32, frames=4, tubelet=2, **TINY))
+    with pytest.raises(ValueError, match="tubelet"):
+        video(torch.zeros(1, 1, 3, 32, 32, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="expected images"):
+        tiny_encoder()(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))
+
+
+def _cfg(data, out, **kw) -> PretrainConfig:
+    base = dict(data=str(data.path), model="micro", patch_size=16, batch_size=8, steps=6,
+                warmup=2, log_every=3, save_every=3, num_workers=0, out=str(out),
+                progress=False, bf16=False, predictor_dim=32, predictor_depth=1,
+                predictor_heads=2)
+    return PretrainConfig(**{**base, **kw})
+
+
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(two_rooms_data, tmp_path):
+    pretrain(_cfg(two_rooms_data, tmp_path / "straight"))
+    pretrain(_cfg(two_rooms_data, tmp_path / "halves", steps=6, max_minutes=1e-9))
+    first = load(tmp_path / "halves" / "last.pt")
+    assert first["step"] < 6
+    pretrain(_cfg(two_rooms_data, tmp_path / "halves", resume=True))
+    a = load(tmp_path / "straight" / "last.pt")["model"]
+    b = load(tmp_path / "halves" / "last.pt")["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], msg=key)
+
+
+def test_resume_refuses_a_different_run(two_rooms_data, tmp_path):
+    pretrain(_cfg(two_rooms_data, tmp_path / "run", steps=3))
+    with pytest.raises(CheckpointError, match="resume=true"):
+        pretrain(_cfg(two_rooms_data, tmp_path / "run", steps=3))
+    with pytest.raises(CheckpointError, match="model"):
+        pretrain(_cfg(two_rooms_data, tmp_path / "run", model="tiny", resume=True))
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        pretrain(_cfg(two_rooms_data, tmp_path / "empty", resume=True))
+
+
+def test_nan_loss_stops_with_the_last_good_checkpoint_intact(two_rooms_data, tmp_path,
+                                                            monkeypatch):
+    pretrain(_cfg(two_rooms_data, tmp_path / "run", max_minutes=1e-9))  # stops after step 1
+    good = load(tmp_path / "run" / "last.pt")
+
+    def diverged(self, *args):
+        return torch.tensor(float("nan"), requires_grad=True), {}
+
+    monkeypatch.setattr(JEPA, "forward", diverged)
+    with pytest.raises(TrainingError, match="intact"):
+        pretrain(_cfg(two_rooms_data, tmp_path / "run", steps=6, resume=True))
+    after = load(tmp_path / "run" / "last.pt")
+    assert after["step"] == good["step"] == 1
+    for key, value in good["model"].items():
+        torch.testing.assert_close(after["model"][key], value)
+
+
+def test_collapse_warning(two_rooms_data, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        pretrain(_cfg(two_rooms_data, tmp_path / "run", steps=3, rankme_warn=1e9))
+    assert "collapsing" in caplog.text
+
+
+def test_two_processes_match_one_on_the_same_global_batch(two_rooms_data, tmp_path):
+    pretrain(_cfg(two_rooms_data, tmp_path / "one", steps=3))
+    args = [f"{k}={v}" for k, v in vars(_cfg(two_rooms_data, tmp_path / "two", steps=3)).items()
+            if not isinstance(v, list)]
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                    "--master_port=29533", "-m", "worldmodel.cli", "pretrain", *args],
+                   check=True, capture_output=True, timeout=300)
+    a = load(tmp_path / "one" / "last.pt")["model"]
+    b = load(tmp_path / "two" / "last.pt")["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4, msg=key)
+
+
+def _official(state: dict, prefix: str) -> dict:
+    """Our state dict written in the official key format."""
+    out = {}
+    for k, v in state.items():
+        k = (k.replace("mlp.0.", "mlp.fc1.").replace("mlp.2.", "mlp.fc2.")
+             .replace("patch_embed.", "patch_embed.proj."))
+        out[prefix + k] = v
+    return out
+
+
+def test_official_ijepa_checkpoint_imports_with_identical_outputs():
+    torch.manual_seed(0)
+    source = tiny_encoder()
+    x = torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8)
+    expected = source(x)
+    enc_state = _official(source.state_dict(), "module.")
+    enc_state["module.pos_embed"] = source.pos_embed[None].clone()
+    pred = Predictor((4, 4), 32, dim=16, depth=1, heads=2)
+    pred_state = {"module." + k.replace("embed.", "predictor_embed.", 1)
+                  .replace("blocks.", "predictor_blocks.").replace("norm.", "predictor_norm.")
+                  .replace("head.", "predictor_proj.").replace("mlp.0.", "mlp.fc1.")
+                  .replace("mlp.2.", "mlp.fc2."): v for k, v in pred.state_dict().items()}
+    ckpt = {"encoder": enc_state, "target_encoder": enc_state, "predictor": pred_state}
+    fresh, fresh_pred = tiny_encoder(), Predictor((4, 4), 32, dim=16, depth=1, heads=2)
+    reports = import_official(ckpt, fresh, fresh_pred)
+    assert all(r.ok for r in reports.values())
+    torch.testing.assert_close(fresh(x), expected)
+    ctx, cidx, tidx = torch.randn(2, 3, 32), torch.randint(0, 16, (2, 3)), torch.randint(
+        0, 16, (2, 1, 2))
+    torch.testing.assert_close(fresh_pred(ctx, cidx, tidx), pred(ctx, cidx, tidx))
+
+
+def test_official_vjepa_prefix_interpolation_and_report():
+    torch.manual_seed(0)
+    source = VisionTransformer(ViTConfig(image_size=32, frames=4, tubelet=2, **TINY))
+    state = _official(source.state_dict(), "module.backbone.")
+    # Trained at 16x16 (2x2 patches per frame); imported at 32x32 (4x4): interpolated.
+    state["module.backbone.pos_embed"] = torch.randn(1, 2 * 2 * 2, 32)
+    fresh = VisionTransformer(ViTConfig(image_size=32, frames=4, tubelet=2, **TINY))
+    report = import_official({"target_encoder": state}, fresh)["target_encoder"]
+    assert report.ok and report.interpolated
+    torch.testing.assert_close(fresh.blocks[0].attn.qkv.weight, source.blocks[0].attn.qkv.weight)
+    state["module.backbone.blocks.0.attn.qkv.weight"] = torch.zeros(5, 5)
+    state["module.backbone.extra_head.weight"] = torch.zeros(1)
+    del state["module.backbone.norm.bias"]
+    with pytest.raises(CheckpointError) as err:
+        import_official({"target_encoder": state}, fresh)
+    text = str(err.value)
+    assert "norm.bias" in text and "extra_head" in text and "attn.qkv.weight" in text
+
+
+def test_probe_on_a_tiny_run(two_rooms_data, tmp_path):
+    from worldmodel.probe import ProbeConfig, probe
+
+    pretrain(_cfg(two_rooms_data, tmp_path / "run", steps=3, patch_size=8))
+    result = probe(ProbeConfig(checkpoint=str(tmp_path / "run" / "last.pt"),
+                               data=str(two_rooms_data.path), max_frames=60, mlp_steps=20,
+                               out=str(tmp_path / "probe"), held_out=0.34))
+    assert set(result) >= {"linear_r2", "mlp_r2", "rankme", "pca_plot"}
+    assert result["linear_r2"] <= 1.0
+    with pytest.raises(CheckpointError, match="does not exist"):
+        probe(ProbeConfig(checkpoint=str(tmp_path / "nope.pt"), data=str(two_rooms_data.path)))

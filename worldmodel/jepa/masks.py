@@ -1,0 +1,130 @@
+"""Mask collators: I-JEPA multi-block masks on the 2-D patch grid, V-JEPA tubes on the
+3-D (time, height, width) grid. Masks are index lists, applied by gather.
+
+A collator runs in the data-loader workers. It draws the masks of the whole global batch
+from a generator seeded by the training step and keeps this process's share, so one or
+several processes see the same masks for the same samples.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from tensordict import TensorDict
+
+
+def _block_size(gen: torch.Generator, grid_hw: tuple[int, int], scale: tuple[float, float],
+                aspect: tuple[float, float]) -> tuple[int, int]:
+    H, W = grid_hw
+    s = scale[0] + (scale[1] - scale[0]) * torch.rand(1, generator=gen).item()
+    la, lb = math.log(aspect[0]), math.log(aspect[1])
+    a = math.exp(la + (lb - la) * torch.rand(1, generator=gen).item())
+    h = max(1, min(H, round(math.sqrt(s * H * W * a))))
+    w = max(1, min(W, round(math.sqrt(s * H * W / a))))
+    return h, w
+
+
+def _block(gen: torch.Generator, grid_hw: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
+    """A boolean [H, W] mask of one block of ``size`` at a random place."""
+    H, W = grid_hw
+    h, w = size
+    top = torch.randint(0, H - h + 1, (1,), generator=gen).item()
+    left = torch.randint(0, W - w + 1, (1,), generator=gen).item()
+    m = torch.zeros(H, W, dtype=torch.bool)
+    m[top:top + h, left:left + w] = True
+    return m
+
+
+def _trim(indices: list[torch.Tensor], gen: torch.Generator) -> torch.Tensor:
+    """Lists of different lengths -> [B, min length], keeping a random subset, sorted."""
+    k = min(len(i) for i in indices)
+    out = [i[torch.randperm(len(i), generator=gen)[:k]].sort().values for i in indices]
+    return torch.stack(out)
+
+
+@dataclass
+class MultiBlockMasks:
+    """I-JEPA: ``targets`` blocks (scale, aspect) and one context block with the targets
+    removed. Returns context_idx [B, K] and target_idx [B, targets, M]."""
+
+    grid: tuple[int, int] = (8, 8)
+    targets: int = 4
+    target_scale: tuple[float, float] = (0.15, 0.2)
+    target_aspect: tuple[float, float] = (0.75, 1.5)
+    context_scale: tuple[float, float] = (0.85, 1.0)
+    min_context: int = 4
+    seed: int = 0
+
+    def sample(self, batch: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        t_size = _block_size(gen, self.grid, self.target_scale, self.target_aspect)
+        c_size = _block_size(gen, self.grid, self.context_scale, (1.0, 1.0))
+        contexts, targets = [], []
+        for _ in range(batch):
+            for _attempt in range(20):
+                blocks = [_block(gen, self.grid, t_size) for _ in range(self.targets)]
+                union = torch.stack(blocks).any(0)
+                context = _block(gen, self.grid, c_size) & ~union
+                if context.sum() >= self.min_context:
+                    break
+            else:  # keep what is left outside the targets
+                context = ~union
+            contexts.append(context.flatten().nonzero().squeeze(1))
+            targets.append(torch.stack([b.flatten().nonzero().squeeze(1) for b in blocks]))
+        return _trim(contexts, gen), torch.stack(targets)
+
+
+@dataclass
+class TubeMasks:
+    """V-JEPA: spatial blocks repeated over the whole clip; the target is their union.
+    Alternates short-range (many small blocks) and long-range (few large) masks by step.
+    Returns context_idx [B, K] and target_idx [B, 1, M]."""
+
+    grid: tuple[int, int, int] = (4, 8, 8)
+    short_blocks: int = 8
+    short_scale: float = 0.15
+    long_blocks: int = 2
+    long_scale: float = 0.7
+    aspect: tuple[float, float] = (0.75, 1.5)
+    min_context: int = 4
+    seed: int = 0
+
+    def sample(self, batch: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        T, H, W = self.grid
+        blocks, scale = ((self.short_blocks, self.short_scale) if step % 2 == 0
+                         else (self.long_blocks, self.long_scale))
+        size = _block_size(gen, (H, W), (scale, scale), self.aspect)
+        contexts, targets = [], []
+        for _ in range(batch):
+            area = torch.stack([_block(gen, (H, W), size) for _ in range(blocks)]).any(0)
+            if (~area).sum() * T < self.min_context:
+                area[torch.randint(0, H, (1,), generator=gen), :] = False
+            contexts.append((~area).flatten().nonzero().squeeze(1))
+            targets.append(area.flatten().nonzero().squeeze(1))
+        # Trim spatial positions, then extend them over every frame: tubes stay whole.
+        frames = torch.arange(T)[:, None] * (H * W)
+        context, target = _trim(contexts, gen), _trim(targets, gen)
+        return ((context[:, None] + frames).flatten(1),
+                (target[:, None] + frames).flatten(1)[:, None])
+
+
+class MaskCollator:
+    """collate_fn: adds ``context_idx`` and ``target_idx`` to a batch that carries ``step``.
+
+    ``rank``/``world`` pick this process's share of the global batch's masks.
+    """
+
+    def __init__(self, masks: MultiBlockMasks | TubeMasks, rank: int = 0, world: int = 1):
+        self.masks, self.rank, self.world = masks, rank, world
+
+    def __call__(self, batch: TensorDict) -> TensorDict:
+        b = batch.shape[0]
+        step = int(batch["step"][0])
+        context, target = self.masks.sample(b * self.world, step)
+        share = slice(self.rank * b, (self.rank + 1) * b)
+        batch["context_idx"] = context[share]
+        batch["target_idx"] = target[share]
+        return batch

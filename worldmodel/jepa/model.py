@@ -1,0 +1,122 @@
+"""The pretraining model: context encoder, target encoder and predictor, and one loss.
+
+``method``: ``ijepa`` (images, multi-block masks, smooth L1), ``vjepa`` (clips, tubes, L1)
+or ``mae`` (the same masked ViT predicting pixels instead of representations: the
+baseline the JEPA papers argue against). ``objective``: ``ema`` (a momentum target
+encoder) or ``vicreg``/``sigreg`` (no EMA: the encoder is its own target, kept from
+collapsing by the regulariser).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .objectives import prediction_loss, sigreg, vicreg
+from .vit import Predictor, VisionTransformer, ViTConfig, gather_tokens
+
+
+@dataclass
+class JEPAConfig:
+    """Architecture and objective of a pretraining run."""
+
+    method: str = "ijepa"  # ijepa | vjepa | mae
+    objective: str = "ema"  # ema | vicreg | sigreg
+    encoder: ViTConfig = None  # type: ignore[assignment]
+    predictor_dim: int = 96
+    predictor_depth: int = 4
+    predictor_heads: int = 3
+    reg_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.method not in ("ijepa", "vjepa", "mae"):
+            raise ValueError(f"method must be ijepa, vjepa or mae, got {self.method!r}")
+        if self.objective not in ("ema", "vicreg", "sigreg"):
+            raise ValueError(f"objective must be ema, vicreg or sigreg, got {self.objective!r}")
+        if self.encoder is None:
+            self.encoder = ViTConfig()
+
+
+class JEPA(nn.Module):
+    """Everything pretraining updates; ``encoder`` (EMA target when there is one) is what
+    perception uses afterwards."""
+
+    def __init__(self, cfg: JEPAConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        enc = cfg.encoder
+        self.context_encoder = VisionTransformer(enc)
+        patch_pixels = enc.channels * enc.tubelet * enc.patch_size ** 2
+        self.predictor = Predictor(enc.grid, enc.dim, cfg.predictor_dim, cfg.predictor_depth,
+                                   cfg.predictor_heads,
+                                   out_dim=patch_pixels if cfg.method == "mae" else enc.dim)
+        self.target_encoder = None
+        if cfg.objective == "ema" and cfg.method != "mae":
+            self.target_encoder = copy.deepcopy(self.context_encoder).requires_grad_(False)
+
+    @property
+    def encoder(self) -> VisionTransformer:
+        """The encoder perception uses: the EMA target when there is one."""
+        return self.target_encoder if self.target_encoder is not None else self.context_encoder
+
+    @torch.no_grad()
+    def update_target(self, momentum: float) -> None:
+        """EMA: target <- m * target + (1 - m) * context."""
+        if self.target_encoder is None:
+            return
+        tgt = list(self.target_encoder.parameters())
+        src = list(self.context_encoder.parameters())
+        torch._foreach_mul_(tgt, momentum)
+        torch._foreach_add_(tgt, src, alpha=1 - momentum)
+
+    def _patches(self, x: torch.Tensor) -> torch.Tensor:
+        """Pixels -> per-patch pixel vectors [B, N, P], normalised per patch (MAE targets)."""
+        enc = self.cfg.encoder
+        x = VisionTransformer.normalise(x)
+        p = enc.patch_size
+        if enc.tubelet > 1:
+            B, T, C, H, W = x.shape
+            t = enc.tubelet
+            x = x.reshape(B, T // t, t, C, H // p, p, W // p, p)
+            x = x.permute(0, 1, 4, 6, 2, 3, 5, 7).reshape(B, -1, t * C * p * p)
+        else:
+            B, C, H, W = x.shape
+            x = x.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 1, 3, 5)
+            x = x.reshape(B, -1, C * p * p)
+        mean, var = x.mean(-1, keepdim=True), x.var(-1, keepdim=True)
+        return (x - mean) / (var + 1e-6).sqrt()
+
+    def forward(self, pixels: torch.Tensor, context_idx: torch.Tensor,
+                target_idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """pixels [B, C, H, W] or [B, T, C, H, W]; context_idx [B, K]; target_idx [B, J, M]
+        -> (loss, parts) ."""
+        B, J, M = target_idx.shape
+        flat_targets = target_idx.reshape(B, J * M)
+        if self.cfg.method == "mae":
+            target = gather_tokens(self._patches(pixels), flat_targets)
+        elif self.target_encoder is not None:
+            with torch.inference_mode():
+                h = self.target_encoder(pixels)
+                h = F.layer_norm(h, h.shape[-1:])
+                target = gather_tokens(h, flat_targets)
+            target = target.clone()  # leave inference mode: autograd may see it as a constant
+        else:
+            h = self.context_encoder(pixels)
+            target = gather_tokens(F.layer_norm(h, h.shape[-1:]), flat_targets)
+        z = self.context_encoder(pixels, keep=context_idx)
+        pred = self.predictor(z, context_idx, target_idx).reshape(B, J * M, -1)
+        kind = {"ijepa": "smooth_l1", "vjepa": "l1", "mae": "mse"}[self.cfg.method]
+        loss = prediction_loss(pred.float(), target.float(), kind)
+        parts = {"prediction": loss.detach()}
+        if self.cfg.objective != "ema" and self.cfg.method != "mae":
+            # On pooled embeddings, not tokens: tokens could satisfy the regulariser by
+            # their positions alone; images must differ by what they show.
+            pooled = h.float().mean(1)
+            reg = vicreg(pooled) if self.cfg.objective == "vicreg" else sigreg(pooled)
+            parts["regulariser"] = reg.detach()
+            loss = loss + self.cfg.reg_weight * reg
+        return loss, parts

@@ -1,0 +1,318 @@
+"""``jepa pretrain``: I-JEPA on frames, V-JEPA on clips, or the pixel-reconstruction
+baseline, with logs, plots and atomic resumable checkpoints, under torchrun or alone."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from worldmodel.config import pick_device
+from worldmodel.data.dataset import EpisodeDataset
+from worldmodel.data.loaders import Clips, Frames, StepBatchSampler
+from worldmodel.distributed import Processes, all_finite, setup, teardown
+
+from .checkpoint import CheckpointError, load, load_matching, save_atomic
+from .masks import MaskCollator, MultiBlockMasks, TubeMasks
+from .model import JEPA, JEPAConfig
+from .objectives import rankme
+from .schedules import Cosine, Linear, WarmupCosine
+from .vit import PRESETS, ViTConfig
+
+log = logging.getLogger(__name__)
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. the loss became NaN); the message says what to do."""
+
+
+@dataclass
+class PretrainConfig:
+    """``jepa pretrain``: data, method, model size, optimisation, outputs."""
+
+    data: str = "data/two_rooms"
+    method: str = "ijepa"  # ijepa | vjepa | mae
+    objective: str = "ema"  # ema | vicreg | sigreg
+    model: str = "tiny"  # encoder preset: micro | tiny | small | base
+    patch_size: int = 8
+    frames: int = 4  # clip length (vjepa)
+    tubelet: int = 2  # frames per token (vjepa)
+    predictor_dim: int = 96
+    predictor_depth: int = 4
+    predictor_heads: int = 3
+    reg_weight: float = 1.0
+    batch_size: int = 64  # global, split over processes
+    steps: int = 2000
+    max_minutes: float = 0.0  # stop (and checkpoint) after this much wall-clock; 0: none
+    lr: float = 1e-3
+    min_lr: float = 1e-6
+    warmup: int = 100
+    weight_decay: list[float] = field(default_factory=lambda: [0.04, 0.4])
+    ema: list[float] = field(default_factory=lambda: [0.996, 1.0])
+    grad_clip: float = 1.0
+    bf16: bool = True
+    num_workers: int = 1
+    seed: int = 0
+    out: str = "runs/pretrain"
+    resume: bool = False
+    save_every: int = 250
+    log_every: int = 25
+    rankme_warn: float = 4.0  # warn when the embeddings' effective rank falls below this
+    device: str = "auto"
+    progress: bool = True
+
+
+def jepa_config(cfg: PretrainConfig, image_size: int) -> JEPAConfig:
+    """The architecture a pretraining config asks for."""
+    if cfg.model not in PRESETS:
+        raise ValueError(f"unknown model preset {cfg.model!r}; choose from {sorted(PRESETS)}")
+    video = cfg.method == "vjepa" or (cfg.method == "mae" and cfg.tubelet > 1 and cfg.frames > 1)
+    enc = ViTConfig(image_size=image_size, patch_size=cfg.patch_size,
+                    frames=cfg.frames if video else 1, tubelet=cfg.tubelet if video else 1,
+                    **PRESETS[cfg.model])
+    return JEPAConfig(method=cfg.method, objective=cfg.objective, encoder=enc,
+                      predictor_dim=cfg.predictor_dim, predictor_depth=cfg.predictor_depth,
+                      predictor_heads=cfg.predictor_heads, reg_weight=cfg.reg_weight)
+
+
+def param_groups(model: torch.nn.Module) -> list[dict]:
+    """Weight decay on matrices only: not on biases, norms or the mask token."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 or "mask_token" in name else decay).append(p)
+    return [{"params": decay, "decay": True}, {"params": no_decay, "weight_decay": 0.0,
+                                               "decay": False}]
+
+
+def model_from_checkpoint(path: str | Path) -> tuple[JEPA, dict]:
+    """A pretrained JEPA and the config that made it."""
+    ckpt = load(path)
+    if "config" not in ckpt or "model" not in ckpt:
+        raise CheckpointError(f"{path} is not a `jepa pretrain` checkpoint (no config/model)")
+    cfg = PretrainConfig(**ckpt["config"])
+    model = JEPA(jepa_config(cfg, ckpt["image_size"]))
+    load_matching(model, ckpt["model"], f"checkpoint {path}")
+    return model, ckpt
+
+
+class Pretrainer:
+    """One pretraining run: build, resume, step, log, checkpoint."""
+
+    def __init__(self, cfg: PretrainConfig, procs: Processes) -> None:
+        self.cfg, self.procs = cfg, procs
+        self.out = Path(cfg.out)
+        self.data = EpisodeDataset.open(cfg.data)
+        torch.manual_seed(cfg.seed)
+        self.model = JEPA(jepa_config(cfg, self.data.meta.image_size)).to(procs.device)
+        self.module = self.model
+        if procs.world > 1:
+            self.module = torch.nn.parallel.DistributedDataParallel(self.model)
+        self.optimizer = torch.optim.AdamW(param_groups(self.model), lr=cfg.lr,
+                                           betas=(0.9, 0.95))
+        self.lr = WarmupCosine(cfg.lr, cfg.steps, cfg.warmup, end=cfg.min_lr)
+        self.wd = Cosine(cfg.weight_decay[0], cfg.weight_decay[1], cfg.steps)
+        self.momentum = Linear(cfg.ema[0], cfg.ema[1], cfg.steps)
+        self.step = 0
+        self.autocast = cfg.bf16 and procs.device.type in ("cpu", "cuda")
+
+    # -- checkpoints --------------------------------------------------------------------
+    @property
+    def last(self) -> Path:
+        return self.out / "last.pt"
+
+    def save(self) -> None:
+        """Checkpoint atomically; never over a good checkpoint with non-finite weights."""
+        if not self.procs.main:
+            return
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            raise TrainingError(
+                f"the weights became NaN or infinite before step {self.step}; the last good "
+                f"checkpoint {self.last} is intact. Lower lr or raise warmup, then resume=true"
+            )
+        save_atomic({
+            "config": asdict(self.cfg), "image_size": self.data.meta.image_size,
+            "env_id": self.data.meta.env_id, "step": self.step,
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        }, self.last)
+
+    def resume(self) -> None:
+        ckpt = load(self.last, map_location=self.procs.device)
+        saved = PretrainConfig(**ckpt["config"])
+        for key in ("method", "objective", "model", "patch_size", "frames", "tubelet",
+                    "predictor_dim", "predictor_depth", "batch_size", "steps", "seed"):
+            if getattr(saved, key) != getattr(self.cfg, key):
+                raise CheckpointError(
+                    f"cannot resume {self.last}: it was made with {key}="
+                    f"{getattr(saved, key)!r}, this run asks for {getattr(self.cfg, key)!r}"
+                )
+        load_matching(self.model, ckpt["model"], f"checkpoint {self.last}")
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.step = int(ckpt["step"])
+
+    # -- data ---------------------------------------------------------------------------
+    def loader(self) -> torch.utils.data.DataLoader:
+        cfg, enc = self.cfg, self.model.cfg.encoder
+        if enc.tubelet > 1:
+            dataset = Clips(self.data, cfg.frames)
+            masks = TubeMasks(grid=enc.grid, seed=cfg.seed)
+        else:
+            dataset = Frames(self.data)
+            masks = MultiBlockMasks(grid=enc.grid, seed=cfg.seed)
+        sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.steps, self.step,
+                                   self.procs.rank, self.procs.world, cfg.seed)
+        return torch.utils.data.DataLoader(
+            dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
+            collate_fn=MaskCollator(masks, self.procs.rank, self.procs.world),
+            persistent_workers=False,
+        )
+
+    # -- training -----------------------------------------------------------------------
+    def train_step(self, batch) -> dict[str, float]:
+        dev = self.procs.device
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr(self.step)
+            if group["decay"]:
+                group["weight_decay"] = self.wd(self.step)
+        pixels = batch["pixels"].to(dev, non_blocking=True)
+        ctx, tgt = batch["context_idx"].to(dev), batch["target_idx"].to(dev)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.autocast):
+            loss, parts = self.module(pixels, ctx, tgt)
+        if not all_finite(loss):
+            raise TrainingError(
+                f"the loss became {loss.item()} at step {self.step}; the last good checkpoint "
+                f"{self.last} is intact. Lower lr (now {self.lr(self.step):.2e}) or raise "
+                "warmup, then resume=true"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        m = self.momentum(self.step)
+        self.model.update_target(m)
+        self.step += 1
+        return {"loss": loss.item(), "lr": self.lr(self.step - 1), "momentum": m,
+                **{k: float(v) for k, v in parts.items()}}
+
+    @torch.no_grad()
+    def embeddings(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Average-pooled encoder features [B, D] (for RankMe)."""
+        with torch.autocast(self.procs.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            return self.model.encoder(pixels.to(self.procs.device)).float().mean(1)
+
+    def run(self) -> dict:
+        cfg = self.cfg
+        if cfg.resume:
+            if not self.last.exists():
+                raise CheckpointError(f"resume=true but there is no checkpoint at {self.last}; "
+                                      "drop resume=true to start a new run")
+            self.resume()
+        elif self.last.exists():
+            raise CheckpointError(f"{self.last} exists: pass resume=true to continue that run, "
+                                  "or choose another out=")
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.procs.main:
+            (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        writer = _tensorboard(self.out) if self.procs.main else None
+        log_file = (self.out / "log.csv").open("a", newline="") if self.procs.main else None
+        fields = ["step", "loss", "lr", "momentum", "rankme", "images_per_s", "seconds"]
+        rows = csv.DictWriter(log_file, fields, extrasaction="ignore") if log_file else None
+        if rows and log_file.tell() == 0:
+            rows.writeheader()
+        start, seen, images = time.perf_counter(), self.step, 0
+        bar = tqdm(total=cfg.steps, initial=self.step, desc=f"pretrain {cfg.method}",
+                   disable=not (cfg.progress and self.procs.main))
+        last_rank = None
+        try:
+            for batch in self.loader():
+                metrics = self.train_step(batch)
+                images += batch.shape[0] * self.procs.world
+                bar.update(1)
+                elapsed = time.perf_counter() - start
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    last_rank = rankme(self.embeddings(batch["pixels"]))
+                    if last_rank < cfg.rankme_warn:
+                        log.warning("RankMe %.2f < %.2f at step %d: the representation may be "
+                                    "collapsing", last_rank, cfg.rankme_warn, self.step)
+                    row = {**metrics, "step": self.step, "rankme": last_rank,
+                           "images_per_s": images / elapsed, "seconds": elapsed}
+                    if rows:
+                        rows.writerow(row)
+                        log_file.flush()
+                    if writer:
+                        for k in ("loss", "lr", "momentum", "rankme", "images_per_s"):
+                            writer.add_scalar(k, row[k], self.step)
+                    bar.set_postfix(loss=f"{metrics['loss']:.4f}", rankme=f"{last_rank:.1f}")
+                if self.step % cfg.save_every == 0:
+                    self.save()
+                if cfg.max_minutes and elapsed > 60 * cfg.max_minutes:
+                    break
+            self.save()
+        finally:
+            bar.close()
+            if log_file:
+                log_file.close()
+            if writer:
+                writer.close()
+        seconds = time.perf_counter() - start
+        summary = {"checkpoint": str(self.last), "steps": self.step, "seconds": round(seconds, 1),
+                   "images_per_s": round(images / max(seconds, 1e-9), 1),
+                   "steps_this_run": self.step - seen, "rankme": last_rank,
+                   "peak_memory_mb": _peak_memory_mb(self.procs.device)}
+        if self.procs.main:
+            summary["plot"] = str(plot_log(self.out / "log.csv", self.out / "pretrain.png"))
+        return summary
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional: the CSV log always exists
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def plot_log(csv_path: Path, out: Path) -> Path:
+    """Loss and RankMe against step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with csv_path.open() as f:
+        rows = list(csv.DictReader(f))
+    steps = [int(r["step"]) for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3))
+    a.plot(steps, [float(r["loss"]) for r in rows])
+    a.set(xlabel="step", ylabel="loss", yscale="log", title="training loss")
+    b.plot(steps, [float(r["rankme"]) for r in rows])
+    b.set(xlabel="step", ylabel="RankMe", title="effective rank")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def pretrain(cfg: PretrainConfig) -> dict:
+    """Run ``jepa pretrain``; returns a summary (checkpoint path, speed, RankMe)."""
+    procs = setup(pick_device(cfg.device) if cfg.device != "auto" else "auto")
+    try:
+        return Pretrainer(cfg, procs).run()
+    finally:
+        teardown()

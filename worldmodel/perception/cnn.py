@@ -1,0 +1,48 @@
+"""A small convolutional encoder for 64x64 frames (the end-to-end world-model recipe).
+
+Residual conv stages with downsampling, as the Impala encoder EB-JEPA uses for Two Rooms,
+narrowed for a CPU: 64x64 pixels -> ``latent_dim`` vector.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1),
+                                  nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ConvEncoder(nn.Module):
+    """uint8 frames [B, 3, H, W] -> latents [B, latent_dim]."""
+
+    def __init__(self, image_size: int = 64, channels: tuple[int, ...] = (16, 32, 32),
+                 latent_dim: int = 64) -> None:
+        super().__init__()
+        if image_size % 2 ** len(channels):
+            raise ValueError(f"image size {image_size} must be divisible by "
+                             f"{2 ** len(channels)} for {len(channels)} downsampling stages")
+        layers, c_in = [], 3
+        for c in channels:
+            layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.MaxPool2d(3, 2, padding=1),
+                       _Residual(c)]
+            c_in = c
+        self.features = nn.Sequential(*layers, nn.ReLU())
+        side = image_size // 2 ** len(channels)
+        self.head = nn.Linear(c_in * side * side, latent_dim)
+        self.image_size, self.latent_dim = image_size, latent_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1:] != (3, self.image_size, self.image_size):
+            raise ValueError(f"expected frames [B, 3, {self.image_size}, {self.image_size}], "
+                             f"got {tuple(x.shape)}")
+        if x.dtype == torch.uint8:
+            x = x.float() / 255.0 - 0.5
+        return self.head(self.features(x).flatten(1))

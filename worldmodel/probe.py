@@ -1,0 +1,164 @@
+"""``jepa probe``: how much of the true state a frozen encoder's features hold.
+
+Linear (ridge, closed form) and small MLP probes from average-pooled encoder features to
+the environment's true state, fitted on training episodes and scored by R^2 on held-out
+episodes; RankMe of the features; a PCA plot coloured by the true position.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from worldmodel.config import pick_device
+from worldmodel.data.dataset import EpisodeDataset
+from worldmodel.jepa.checkpoint import CheckpointError
+from worldmodel.jepa.objectives import rankme
+
+
+@dataclass
+class ProbeConfig:
+    """``jepa probe``: which encoder (a checkpoint, or ``random``), which data."""
+
+    checkpoint: str = "runs/pretrain/last.pt"
+    data: str = "data/two_rooms"
+    held_out: float = 0.2
+    max_frames: int = 20000
+    state_dims: list[int] | None = None  # which state dimensions to probe (None: all)
+    mlp_steps: int = 1000
+    batch_size: int = 256
+    seed: int = 0
+    out: str = "runs/probe"
+    device: str = "auto"
+
+
+def load_encoder(checkpoint: str, image_size: int, model: str = "tiny", patch_size: int = 8):
+    """The perception encoder of a pretraining checkpoint, or a random one (``random``)."""
+    from worldmodel.jepa.pretrain import model_from_checkpoint
+    from worldmodel.jepa.vit import PRESETS, VisionTransformer, ViTConfig
+
+    if checkpoint == "random":
+        torch.manual_seed(0)
+        return VisionTransformer(ViTConfig(image_size=image_size, patch_size=patch_size,
+                                           **PRESETS[model]))
+    jepa, ckpt = model_from_checkpoint(checkpoint)
+    if ckpt["image_size"] != image_size:
+        raise CheckpointError(
+            f"{checkpoint} was trained on {ckpt['image_size']}px images, the data has "
+            f"{image_size}px; probe on matching data"
+        )
+    return jepa.encoder
+
+
+@torch.no_grad()
+def features(encoder, pixels: torch.Tensor, batch_size: int = 256,
+             device: str = "cpu") -> torch.Tensor:
+    """Average-pooled encoder features [N, D] of frames [N, C, H, W] (bf16 inference)."""
+    encoder = encoder.to(device).eval()
+    out = []
+    for i in range(0, len(pixels), batch_size):
+        x = pixels[i:i + batch_size].to(device)
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16):
+            out.append(encoder(x).float().mean(1).cpu())
+    return torch.cat(out)
+
+
+def r2(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Coefficient of determination, averaged over target dimensions."""
+    ss_res = (target - pred).pow(2).sum(0)
+    ss_tot = (target - target.mean(0)).pow(2).sum(0).clamp_min(1e-12)
+    return float((1 - ss_res / ss_tot).mean())
+
+
+def linear_probe(x_train, y_train, x_test, y_test, ridge: float = 1e-3) -> float:
+    """Closed-form ridge regression on standardised features -> held-out R^2."""
+    mu, sd = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
+    a, b = (x_train - mu) / sd, (x_test - mu) / sd
+    a1 = torch.cat([a, torch.ones(len(a), 1)], 1).double()
+    eye = torch.eye(a1.shape[1], dtype=torch.float64) * ridge * len(a)
+    w = torch.linalg.solve(a1.T @ a1 + eye, a1.T @ y_train.double())
+    pred = torch.cat([b, torch.ones(len(b), 1)], 1).double() @ w
+    return r2(pred.float(), y_test)
+
+
+def mlp_probe(x_train, y_train, x_test, y_test, steps: int = 1000, seed: int = 0) -> float:
+    """A small MLP (one hidden layer of 256) trained with Adam -> held-out R^2."""
+    torch.manual_seed(seed)
+    mu, sd = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
+    ymu, ysd = y_train.mean(0), y_train.std(0).clamp_min(1e-6)
+    net = torch.nn.Sequential(torch.nn.Linear(x_train.shape[1], 256), torch.nn.GELU(),
+                              torch.nn.Linear(256, y_train.shape[1]))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-5)
+    xa, ya = (x_train - mu) / sd, (y_train - ymu) / ysd
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        idx = torch.randint(len(xa), (min(512, len(xa)),), generator=gen)
+        loss = (net(xa[idx]) - ya[idx]).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        pred = net((x_test - mu) / sd) * ysd + ymu
+    return r2(pred, y_test)
+
+
+def probe(cfg: ProbeConfig) -> dict:
+    """Fit and score the probes; write probe.json and pca.png into ``cfg.out``."""
+    data = EpisodeDataset.open(cfg.data)
+    encoder = load_encoder(cfg.checkpoint, data.meta.image_size)
+    train_eps, test_eps = data.split(cfg.held_out, cfg.seed)
+    eps = data.episodes
+    gen = torch.Generator().manual_seed(cfg.seed)
+
+    def frames(ids: list[int], limit: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pixels = eps["pixels"][ids].flatten(0, 1)
+        states = eps["state"][ids].flatten(0, 1)
+        pick = torch.randperm(len(pixels), generator=gen)[:limit]
+        return pixels[pick], states[pick]
+
+    n_test = max(1, int(cfg.max_frames * cfg.held_out))
+    (px_tr, s_tr), (px_te, s_te) = frames(train_eps, cfg.max_frames - n_test), frames(test_eps,
+                                                                                    n_test)
+    dims = cfg.state_dims if cfg.state_dims is not None else list(range(s_tr.shape[1]))
+    y_tr, y_te = s_tr[:, dims], s_te[:, dims]
+    device = pick_device(cfg.device)
+    f_tr = features(encoder, px_tr, cfg.batch_size, device)
+    f_te = features(encoder, px_te, cfg.batch_size, device)
+    result = {
+        "checkpoint": cfg.checkpoint, "data": cfg.data, "state_dims": dims,
+        "train_frames": len(f_tr), "held_out_frames": len(f_te),
+        "linear_r2": linear_probe(f_tr, y_tr, f_te, y_te),
+        "mlp_r2": mlp_probe(f_tr, y_tr, f_te, y_te, cfg.mlp_steps, cfg.seed),
+        "rankme": rankme(f_te),
+    }
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "probe.json").write_text(json.dumps(result, indent=2))
+    result["pca_plot"] = str(plot_pca(f_te, s_te, out / "pca.png"))
+    return result
+
+
+def plot_pca(feats: torch.Tensor, states: torch.Tensor, path: Path) -> Path:
+    """First two principal components of the features, coloured by state x and y."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    centred = feats - feats.mean(0)
+    _, _, v = torch.linalg.svd(centred, full_matrices=False)
+    pcs = (centred @ v[:2].T).numpy()
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
+    for ax, dim, name in zip(axes, (0, 1), ("x", "y"), strict=True):
+        sc = ax.scatter(pcs[:, 0], pcs[:, 1], c=states[:, dim].numpy(), s=3, cmap="viridis")
+        ax.set(title=f"PCA of features, colour = true {name}", xlabel="PC1", ylabel="PC2")
+        fig.colorbar(sc, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+

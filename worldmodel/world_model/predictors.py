@@ -1,0 +1,101 @@
+"""Action-conditioned latent predictors: z_{t+1} = f(z_t, a_t).
+
+``MLPPredictor``: a residual MLP, the fast option. ``ACTransformer``: a transformer over
+frames in which each frame contributes an action token and its state token, with
+block-causal attention so frame t sees frames up to t (as V-JEPA 2-AC). Both implement the
+WorldModel interface (``step``, ``rollout``) batched over candidates.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from worldmodel.jepa.vit import Block
+
+
+class MLPPredictor(nn.Module):
+    """z_{t+1} = z_t + MLP([z_t, a_t]) with layer-normed input."""
+
+    def __init__(self, latent_dim: int, action_dim: int, hidden: int = 256,
+                 depth: int = 2) -> None:
+        super().__init__()
+        layers, d = [], latent_dim + action_dim
+        for _ in range(depth):
+            layers += [nn.Linear(d, hidden), nn.GELU()]
+            d = hidden
+        self.net = nn.Sequential(*layers, nn.Linear(d, latent_dim))
+        self.norm = nn.LayerNorm(latent_dim)
+        self.latent_dim, self.action_dim = latent_dim, action_dim
+
+    def step(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """state [B, D], action [B, A] -> [B, D]."""
+        return state + self.net(torch.cat([self.norm(state), action], dim=-1))
+
+    def rollout(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """state [B, D], actions [B, H, A] -> [B, H, D] (autoregressive)."""
+        out = []
+        for t in range(actions.shape[1]):
+            state = self.step(state, actions[:, t])
+            out.append(state)
+        return torch.stack(out, dim=1)
+
+    def forward(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.rollout(state, actions)
+
+
+class ACTransformer(nn.Module):
+    """Block-causal transformer over (action, state) token pairs, one pair per frame.
+
+    Token 2t is a_t, token 2t+1 is z_t; both may attend to every token of frames <= t. The
+    output at z_t's token predicts z_{t+1}.
+    """
+
+    def __init__(self, latent_dim: int, action_dim: int, dim: int = 128, depth: int = 4,
+                 heads: int = 4, max_frames: int = 32) -> None:
+        super().__init__()
+        self.state_in = nn.Linear(latent_dim, dim)
+        self.action_in = nn.Linear(action_dim, dim)
+        self.time = nn.Parameter(torch.zeros(1, max_frames, dim))
+        self.kind = nn.Parameter(torch.zeros(1, 2, dim))  # action / state token type
+        self.blocks = nn.ModuleList(Block(dim, heads) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, latent_dim)
+        nn.init.trunc_normal_(self.time, std=0.02)
+        nn.init.trunc_normal_(self.kind, std=0.02)
+        self.latent_dim, self.action_dim, self.max_frames = latent_dim, action_dim, max_frames
+
+    @staticmethod
+    def frame_mask(frames: int, device: torch.device) -> torch.Tensor:
+        """Boolean [2T, 2T]: a token of frame t may attend to tokens of frames <= t."""
+        frame = torch.arange(2 * frames, device=device) // 2
+        return frame[None, :] <= frame[:, None]
+
+    def forward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced: states [B, T, D] (z_0..z_{T-1}), actions [B, T, A] ->
+        predictions [B, T, D] of z_1..z_T."""
+        B, T, _ = states.shape
+        if self.max_frames < T:
+            raise ValueError(f"{T} frames exceed the predictor's max_frames={self.max_frames}")
+        a = self.action_in(actions) + self.kind[:, 0]
+        z = self.state_in(states) + self.kind[:, 1]
+        x = torch.stack([a, z], dim=2) + self.time[:, :T, None]  # [B, T, 2, dim]
+        x = x.reshape(B, 2 * T, -1)
+        mask = self.frame_mask(T, x.device)
+        for block in self.blocks:
+            x = block(x, mask)
+        return states + self.out(self.norm(x[:, 1::2]))
+
+    def step(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return self.forward(state[:, None], action[:, None])[:, 0]
+
+    def rollout(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Autoregressive: each prediction is appended as the next frame's state."""
+        states = state[:, None]
+        preds = []
+        for t in range(actions.shape[1]):
+            window = slice(max(0, t + 1 - self.max_frames), t + 1)
+            nxt = self.forward(states[:, window], actions[:, window])[:, -1]
+            preds.append(nxt)
+            states = torch.cat([states, nxt[:, None]], dim=1)
+        return torch.stack(preds, dim=1)

@@ -1,0 +1,272 @@
+"""``jepa train``: the action-conditioned world model.
+
+Two recipes:
+
+* ``end_to_end`` (PLDM / EB-JEPA): a conv encoder and the predictor trained together;
+  multi-step latent prediction, plus variance-covariance (VICReg), time-similarity and
+  inverse-dynamics terms that keep the latents from collapsing and make them about what
+  the actions change.
+* ``frozen`` (V-JEPA 2-AC): the encoder of a ``jepa pretrain`` checkpoint, frozen and
+  average-pooled; teacher-forced plus autoregressive rollout L1 in latent space.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from worldmodel.data.dataset import DatasetError, EpisodeDataset
+from worldmodel.data.loaders import StepBatchSampler, Transitions
+from worldmodel.distributed import all_finite, setup, teardown
+from worldmodel.jepa.checkpoint import CheckpointError, load, load_matching, save_atomic
+from worldmodel.jepa.schedules import WarmupCosine
+from worldmodel.perception.cnn import ConvEncoder
+
+from .predictors import ACTransformer, MLPPredictor
+
+
+@dataclass
+class TrainConfig:
+    """``jepa train``: data, recipe, model, optimisation, outputs."""
+
+    data: str = "data/two_rooms"
+    recipe: str = "end_to_end"  # end_to_end | frozen
+    perception_checkpoint: str | None = None  # a `jepa pretrain` checkpoint (frozen recipe)
+    predictor: str = "mlp"  # mlp | transformer
+    latent_dim: int = 64
+    hidden: int = 512
+    horizon: int = 8  # steps of multi-step prediction per sample
+    batch_size: int = 128
+    steps: int = 3000
+    max_minutes: float = 0.0
+    lr: float = 1e-3
+    warmup: int = 100
+    weight_decay: float = 1e-4
+    variance_weight: float = 1.0
+    covariance_weight: float = 0.04
+    time_weight: float = 0.1
+    inverse_weight: float = 1.0
+    teacher_weight: float = 1.0  # frozen recipe: teacher-forced term
+    bf16: bool = False
+    held_out: float = 0.1
+    seed: int = 0
+    out: str = "runs/train"
+    resume: bool = False
+    save_every: int = 500
+    log_every: int = 50
+    device: str = "auto"
+    progress: bool = True
+
+
+class FrozenPooledEncoder(nn.Module):
+    """A pretrained ViT, frozen, average-pooled: frames -> [B, D]."""
+
+    def __init__(self, vit: nn.Module) -> None:
+        super().__init__()
+        self.vit = vit.requires_grad_(False).eval()
+        self.latent_dim = vit.cfg.dim
+        self.image_size = vit.cfg.image_size
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            return self.vit(x).float().mean(1)
+
+
+class WorldModelNet(nn.Module):
+    """Encoder + predictor (+ inverse-dynamics head): everything `jepa train` learns."""
+
+    def __init__(self, cfg: TrainConfig, image_size: int, action_dim: int,
+                 encoder: nn.Module | None = None) -> None:
+        super().__init__()
+        self.encoder = encoder or ConvEncoder(image_size, latent_dim=cfg.latent_dim)
+        D = self.encoder.latent_dim
+        if cfg.predictor == "mlp":
+            self.predictor = MLPPredictor(D, action_dim, hidden=cfg.hidden)
+        elif cfg.predictor == "transformer":
+            self.predictor = ACTransformer(D, action_dim, max_frames=max(32, cfg.horizon + 1))
+        else:
+            raise ValueError(f"predictor must be mlp or transformer, got {cfg.predictor!r}")
+        self.inverse = nn.Sequential(nn.Linear(2 * D, 256), nn.GELU(), nn.Linear(256, action_dim))
+        self.cfg = cfg
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """[B, ..., C, H, W] uint8 -> [B, ..., D]."""
+        lead = pixels.shape[:-3]
+        return self.encoder(pixels.reshape(-1, *pixels.shape[-3:])).reshape(*lead, -1)
+
+    def loss(self, pixels: torch.Tensor, next_pixels: torch.Tensor,
+             actions: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """pixels [B, C, H, W], next_pixels [B, H, C, H, W], actions [B, H, A]."""
+        cfg = self.cfg
+        z = self.encode(torch.cat([pixels[:, None], next_pixels], dim=1))  # [B, H+1, D]
+        parts: dict[str, torch.Tensor] = {}
+        rollout = self.predictor.rollout(z[:, 0], actions)
+        if cfg.recipe == "frozen":
+            parts["rollout"] = (rollout - z[:, 1:]).abs().mean()
+            if isinstance(self.predictor, ACTransformer):
+                teacher = self.predictor(z[:, :-1], actions)
+            else:
+                teacher = self.predictor.step(z[:, :-1].flatten(0, 1),
+                                              actions.flatten(0, 1)).reshape_as(z[:, 1:])
+            parts["teacher"] = cfg.teacher_weight * (teacher - z[:, 1:]).abs().mean()
+        else:
+            parts["prediction"] = F.mse_loss(rollout, z[:, 1:])
+            flat = z.transpose(0, 1)  # [H+1, B, D]: regularise each time step over the batch
+            zc = flat - flat.mean(1, keepdim=True)
+            std = (zc.var(1) + 1e-4).sqrt()
+            parts["variance"] = cfg.variance_weight * F.relu(1 - std).mean()
+            cov = zc.transpose(1, 2) @ zc / (zc.shape[1] - 1)
+            off = cov - torch.diag_embed(torch.diagonal(cov, dim1=1, dim2=2))
+            off_sq = off.pow(2).sum((1, 2)).mean() / z.shape[-1]
+            parts["covariance"] = cfg.covariance_weight * off_sq
+            parts["time"] = cfg.time_weight * (z[:, 1:] - z[:, :-1]).pow(2).mean()
+            guess = self.inverse(torch.cat([z[:, :-1], z[:, 1:]], dim=-1))
+            parts["inverse"] = cfg.inverse_weight * F.mse_loss(guess, actions)
+        total = sum(parts.values())
+        return total, {k: v.item() for k, v in parts.items()}
+
+
+def build_net(cfg: TrainConfig, data: EpisodeDataset) -> WorldModelNet:
+    """The network a training config asks for, checked against the dataset."""
+    if cfg.recipe not in ("end_to_end", "frozen"):
+        raise ValueError(f"recipe must be end_to_end or frozen, got {cfg.recipe!r}")
+    encoder = None
+    if cfg.recipe == "frozen":
+        if not cfg.perception_checkpoint:
+            raise ValueError("recipe=frozen needs perception_checkpoint=<jepa pretrain last.pt>")
+        from worldmodel.jepa.pretrain import model_from_checkpoint
+
+        jepa, ckpt = model_from_checkpoint(cfg.perception_checkpoint)
+        if ckpt["image_size"] != data.meta.image_size:
+            raise CheckpointError(
+                f"the perception checkpoint was trained on {ckpt['image_size']}px frames, "
+                f"the dataset has {data.meta.image_size}px; pretrain on matching frames"
+            )
+        if jepa.cfg.encoder.tubelet > 1:
+            raise CheckpointError("the frozen recipe needs an image (I-JEPA) encoder")
+        encoder = FrozenPooledEncoder(jepa.encoder)
+    return WorldModelNet(cfg, data.meta.image_size, data.meta.action_dim, encoder)
+
+
+def net_from_checkpoint(path: str | Path) -> tuple[WorldModelNet, dict]:
+    """A trained world model (encoder + predictor) and its checkpoint dict."""
+    ckpt = load(path)
+    if "train_config" not in ckpt:
+        raise CheckpointError(f"{path} is not a `jepa train` checkpoint")
+    cfg = TrainConfig(**ckpt["train_config"])
+    encoder = None
+    if cfg.recipe == "frozen":
+        from worldmodel.jepa.pretrain import jepa_config
+        from worldmodel.jepa.vit import VisionTransformer
+
+        pre = ckpt["perception_config"]
+        from worldmodel.jepa.pretrain import PretrainConfig
+
+        vit = VisionTransformer(jepa_config(PretrainConfig(**pre), ckpt["image_size"]).encoder)
+        encoder = FrozenPooledEncoder(vit)
+    net = WorldModelNet(cfg, ckpt["image_size"], ckpt["action_dim"], encoder)
+    load_matching(net, ckpt["model"], f"checkpoint {path}")
+    return net.eval(), ckpt
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Run ``jepa train``; returns a summary with the evaluation report."""
+    procs = setup(cfg.device)
+    try:
+        return _train(cfg, procs)
+    finally:
+        teardown()
+
+
+def _train(cfg: TrainConfig, procs) -> dict:
+    out = Path(cfg.out)
+    last = out / "last.pt"
+    data = EpisodeDataset.open(cfg.data)
+    if data.meta.episode_length < cfg.horizon:
+        raise DatasetError(f"{cfg.data} has episodes of {data.meta.episode_length} steps, "
+                           f"shorter than horizon={cfg.horizon}; lower the horizon")
+    torch.manual_seed(cfg.seed)
+    net = build_net(cfg, data).to(procs.device)
+    module = net
+    if procs.world > 1:
+        module = torch.nn.parallel.DistributedDataParallel(net)
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    lr = WarmupCosine(cfg.lr, cfg.steps, cfg.warmup, end=cfg.lr * 0.01)
+    step = 0
+    if cfg.resume:
+        if not last.exists():
+            raise CheckpointError(f"resume=true but there is no checkpoint at {last}")
+        ckpt = load(last, map_location=procs.device)
+        load_matching(net, ckpt["model"], f"checkpoint {last}")
+        opt.load_state_dict(ckpt["optimizer"])
+        step = int(ckpt["step"])
+    elif last.exists():
+        raise CheckpointError(f"{last} exists: pass resume=true to continue, or another out=")
+    out.mkdir(parents=True, exist_ok=True)
+    train_eps, test_eps = data.split(cfg.held_out, cfg.seed)
+    dataset = Transitions(data, cfg.horizon, episodes=train_eps)
+    sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.steps, step, procs.rank,
+                               procs.world, cfg.seed)
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler,
+                                         collate_fn=lambda b: b)
+    perception_config = None
+    if cfg.recipe == "frozen":
+        perception_config = load(cfg.perception_checkpoint)["config"]
+
+    def save() -> None:
+        if procs.main:
+            save_atomic({"train_config": asdict(cfg), "perception_config": perception_config,
+                         "image_size": data.meta.image_size, "action_dim": data.meta.action_dim,
+                         "env_id": data.meta.env_id, "step": step, "model": net.state_dict(),
+                         "optimizer": opt.state_dict()}, last)
+
+    log_rows, start = [], time.perf_counter()
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.recipe}",
+               disable=not (cfg.progress and procs.main))
+    for batch in loader:
+        for group in opt.param_groups:
+            group["lr"] = lr(step)
+        dev = procs.device
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            total, parts = (module.module if procs.world > 1 else module).loss(
+                batch["pixels"].to(dev), batch["next_pixels"].to(dev), batch["action"].to(dev))
+        if not all_finite(total):
+            raise RuntimeError(f"the loss became {total.item()} at step {step}; the last good "
+                               f"checkpoint {last} is intact. Lower lr, then resume=true")
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            log_rows.append({"step": step, "loss": total.item(), **parts,
+                             "seconds": time.perf_counter() - start})
+            bar.set_postfix(loss=f"{total.item():.4f}")
+        if step % cfg.save_every == 0:
+            save()
+        if cfg.max_minutes and time.perf_counter() - start > 60 * cfg.max_minutes:
+            break
+    bar.close()
+    save()
+    seconds = time.perf_counter() - start
+    summary = {"checkpoint": str(last), "steps": step, "seconds": round(seconds, 1)}
+    if procs.main:
+        with (out / "log.jsonl").open("a") as f:
+            for row in log_rows:
+                f.write(json.dumps(row) + "\n")
+        from .report import evaluate_world_model
+
+        summary["report"] = evaluate_world_model(net.eval(), data, test_eps, train_eps, out)
+    return summary
+
+
