@@ -54,11 +54,40 @@ class MemoryConfig:
     capacity: int = 100_000
 
 
+def _trained(path: str | None, what: str, env):
+    """The (cached) `jepa train` network at ``path``, checked against ``env``."""
+    from worldmodel.world_model.train import net_from_checkpoint
+
+    if not path:
+        raise ValueError(f"{what}=learned needs {what}.checkpoint=<jepa train last.pt>")
+    if path not in _NETS:
+        _NETS[path] = net_from_checkpoint(path)
+    net, ckpt = _NETS[path]
+    base = env.unwrapped
+    if ckpt["env_id"] != (env.spec.id if env.spec else None):
+        raise ValueError(f"{path} was trained on {ckpt['env_id']}, not {env.spec.id}")
+    if ckpt["image_size"] != base.image_size:
+        raise ValueError(f"{path} was trained on {ckpt['image_size']}px frames, the env renders "
+                         f"{base.image_size}px")
+    if ckpt["action_dim"] != env.action_space.shape[0]:
+        raise ValueError(f"{path} predicts {ckpt['action_dim']}-d actions, the env takes "
+                         f"{env.action_space.shape[0]}-d")
+    return net
+
+
+_NETS: dict[str, tuple] = {}
+
+
 def build_perception(cfg: ModuleConfig, env) -> Any:
     """The perception module for ``env`` (a made Gymnasium env)."""
     if cfg.name == "state":
         return StatePerception(env.unwrapped.state_dim)
-    raise ValueError(f"unknown perception {cfg.name!r}; available: state")
+    if cfg.name == "learned":
+        from worldmodel.perception.learned import EncoderPerception
+
+        net = _trained(cfg.checkpoint, "perception", env)
+        return EncoderPerception(net.encoder, env.unwrapped.image_size)
+    raise ValueError(f"unknown perception {cfg.name!r}; available: state, learned")
 
 
 def build_world_model(cfg: ModuleConfig, env) -> Any:
@@ -70,7 +99,11 @@ def build_world_model(cfg: ModuleConfig, env) -> Any:
                 raise ValueError("the Two Rooms oracle needs a fixed door (random_door=false)")
             return TwoRoomsOracle.from_env(env)
         return MujocoOracle.from_env(env)
-    raise ValueError(f"unknown world model {cfg.name!r}; available: oracle")
+    if cfg.name == "learned":
+        from worldmodel.world_model.learned import LearnedWorldModel
+
+        return LearnedWorldModel(_trained(cfg.checkpoint, "world_model", env).predictor)
+    raise ValueError(f"unknown world model {cfg.name!r}; available: oracle, learned")
 
 
 def build_cost(cfg: CostConfig, perception, env) -> WeightedSum:

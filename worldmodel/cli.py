@@ -7,9 +7,9 @@ types are errors that name the key), and runs the stage.
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -25,12 +25,18 @@ class UsageError(Exception):
 
 @dataclass(frozen=True)
 class Stage:
-    """A sub-command: its config schema, what it runs, and how to explain it."""
+    """A sub-command: its config schema and what it runs, as "module:name" (imported only
+    when used, so `jepa --help` stays fast), and how to explain it."""
 
-    schema: Callable[[], type]
-    run: Callable[[Any], None]
+    schema: str
+    run: str  # returns a summary dict; its "table" entry, if any, is printed first
     summary: str
     example: str
+
+
+def _load(target: str) -> Any:
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def config_dir() -> Path:
@@ -79,78 +85,29 @@ def _explain_hydra(stage: str, message: str) -> str:
     return "\n".join(lines)
 
 
-def _collect_schema() -> type:
-    from worldmodel.data.collect import CollectConfig
-
-    return CollectConfig
-
-
-def _run_collect(cfg: Any) -> None:
-    from worldmodel.data.collect import collect
-    from worldmodel.data.preview import write_preview
-
-    data, summary = collect(cfg)
-    if cfg.preview > 0:
-        summary["preview"] = str(write_preview(data, data.path / "preview.mp4", cfg.preview))
-    print(json.dumps(summary, indent=2))
-
-
-def _plan_schema() -> type:
-    from worldmodel.evaluation import PlanConfig
-
-    return PlanConfig
-
-
-def _run_plan(cfg: Any) -> None:
-    from worldmodel.evaluation import format_table, run_plan
-
-    summary = run_plan(cfg)
-    print(format_table(summary))
-    print(json.dumps(summary, indent=2))
-
-
-def _pretrain_schema() -> type:
-    from worldmodel.jepa.pretrain import PretrainConfig
-
-    return PretrainConfig
-
-
-def _run_pretrain(cfg: Any) -> None:
-    from worldmodel.jepa.pretrain import pretrain
-
-    print(json.dumps(pretrain(cfg), indent=2))
-
-
-def _probe_schema() -> type:
-    from worldmodel.probe import ProbeConfig
-
-    return ProbeConfig
-
-
-def _run_probe(cfg: Any) -> None:
-    from worldmodel.probe import probe
-
-    print(json.dumps(probe(cfg), indent=2))
-
-
 STAGES: dict[str, Stage] = {
     "collect": Stage(
-        _collect_schema, _run_collect,
+        "worldmodel.data.collect:CollectConfig", "worldmodel.data.collect:run_collect",
         "roll a policy in an environment and write an episode dataset",
         "jepa collect env=point_room episodes=20 policy=random out=data/pr_random",
     ),
     "pretrain": Stage(
-        _pretrain_schema, _run_pretrain,
+        "worldmodel.jepa.pretrain:PretrainConfig", "worldmodel.jepa.pretrain:pretrain",
         "self-supervised I-JEPA / V-JEPA pretraining (or the pixel baseline) of the encoder",
         "jepa pretrain data=data/two_rooms method=ijepa model=tiny steps=2000",
     ),
+    "train": Stage(
+        "worldmodel.world_model.train:TrainConfig", "worldmodel.world_model.train:train",
+        "train the action-conditioned world model (end-to-end, or on a frozen JEPA encoder)",
+        "jepa train data=data/two_rooms recipe=end_to_end predictor=mlp steps=3000",
+    ),
     "probe": Stage(
-        _probe_schema, _run_probe,
+        "worldmodel.probe:ProbeConfig", "worldmodel.probe:probe",
         "linear and MLP probes of the true state from frozen encoder features, RankMe, PCA",
         "jepa probe checkpoint=runs/pretrain/ijepa/last.pt data=data/two_rooms",
     ),
     "plan": Stage(
-        _plan_schema, _run_plan,
+        "worldmodel.evaluation:PlanConfig", "worldmodel.evaluation:run_plan",
         "plan with the six-module agent and report success, steps and time per plan",
         "jepa plan env=point_room actor=mppi episodes=20 configurator.horizon=15",
     ),
@@ -186,7 +143,7 @@ def _usage() -> str:
 
 
 def _stage_help(name: str, stage: Stage) -> str:
-    cfg = compose(name, [], stage.schema())
+    cfg = compose(name, [], _load(stage.schema))
     options = "\n".join(f"  {g}: {', '.join(o)}" for g, o in groups().items())
     body = OmegaConf.to_yaml(OmegaConf.structured(cfg))
     return (
@@ -213,7 +170,10 @@ def main(argv: list[str] | None = None) -> int:
         if any(a in ("-h", "--help") for a in rest):
             print(_stage_help(name, stage))
             return 0
-        stage.run(compose(name, rest, stage.schema()))
+        result = _load(stage.run)(compose(name, rest, _load(stage.schema)))
+        if "table" in result:
+            print(result.pop("table"))
+        print(json.dumps(result, indent=2))
     except UsageError as err:
         print(f"jepa {name}: error: {err}", file=sys.stderr)
         return 2

@@ -140,6 +140,7 @@ def run_plan(cfg: PlanConfig) -> dict:
     if frames:
         summary["video"] = str(_write_episodes(out / "episodes.mp4", frames))
     summary["plots"] = [str(p) for p in plot(rows, agent, cfg.env.budget, out)]
+    summary["table"] = format_table(summary)
     return summary
 
 

@@ -161,3 +161,13 @@ def collect(cfg: CollectConfig) -> tuple[EpisodeDataset, dict]:
         "frames_per_second": round(frames / seconds, 1),
     }
     return data, summary
+
+
+def run_collect(cfg: CollectConfig) -> dict:
+    """``jepa collect``: collect, then write the preview video; returns the summary."""
+    from .preview import write_preview
+
+    data, summary = collect(cfg)
+    if cfg.preview > 0:
+        summary["preview"] = str(write_preview(data, data.path / "preview.mp4", cfg.preview))
+    return summary

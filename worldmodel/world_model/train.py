@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -40,10 +40,11 @@ class TrainConfig:
     recipe: str = "end_to_end"  # end_to_end | frozen
     perception_checkpoint: str | None = None  # a `jepa pretrain` checkpoint (frozen recipe)
     predictor: str = "mlp"  # mlp | transformer
+    channels: list[int] = field(default_factory=lambda: [8, 16, 16])  # conv encoder widths
     latent_dim: int = 64
     hidden: int = 512
     horizon: int = 8  # steps of multi-step prediction per sample
-    batch_size: int = 128
+    batch_size: int = 64
     steps: int = 3000
     max_minutes: float = 0.0
     lr: float = 1e-3
@@ -54,7 +55,7 @@ class TrainConfig:
     time_weight: float = 0.1
     inverse_weight: float = 1.0
     teacher_weight: float = 1.0  # frozen recipe: teacher-forced term
-    bf16: bool = False
+    bf16: bool = True
     held_out: float = 0.1
     seed: int = 0
     out: str = "runs/train"
@@ -86,7 +87,7 @@ class WorldModelNet(nn.Module):
     def __init__(self, cfg: TrainConfig, image_size: int, action_dim: int,
                  encoder: nn.Module | None = None) -> None:
         super().__init__()
-        self.encoder = encoder or ConvEncoder(image_size, latent_dim=cfg.latent_dim)
+        self.encoder = encoder or ConvEncoder(image_size, tuple(cfg.channels), cfg.latent_dim)
         D = self.encoder.latent_dim
         if cfg.predictor == "mlp":
             self.predictor = MLPPredictor(D, action_dim, hidden=cfg.hidden)

@@ -1,0 +1,99 @@
+"""World model: predictor causality and shapes, both training recipes, resume, bad input."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+import torch
+import worldmodel.envs  # noqa: F401
+
+from worldmodel.build import ModuleConfig, build_perception, build_world_model
+from worldmodel.data.dataset import DatasetError
+from worldmodel.jepa.checkpoint import CheckpointError, load
+from worldmodel.jepa.pretrain import PretrainConfig, pretrain
+from worldmodel.world_model.learned import LearnedWorldModel
+from worldmodel.world_model.predictors import ACTransformer, MLPPredictor
+from worldmodel.world_model.train import TrainConfig, net_from_checkpoint, train
+
+
+def test_transformer_is_block_causal():
+    torch.manual_seed(0)
+    model = ACTransformer(latent_dim=8, action_dim=2, dim=16, depth=2, heads=2)
+    states, actions = torch.randn(3, 5, 8), torch.randn(3, 5, 2)
+    before = model(states, actions)
+    later = actions.clone()
+    later[:, 3:] += 1.0  # change the actions of frames 3 and 4
+    after = model(states, later)
+    torch.testing.assert_close(after[:, :3], before[:, :3])  # earlier predictions unchanged
+    assert not torch.allclose(after[:, 3:], before[:, 3:])
+
+
+@pytest.mark.parametrize("cls", [MLPPredictor, ACTransformer])
+def test_rollout_shapes_batched_over_candidates(cls):
+    model = cls(8, 2) if cls is MLPPredictor else cls(8, 2, dim=16, depth=1, heads=2)
+    out = model.rollout(torch.randn(300, 8), torch.randn(300, 20, 2))
+    assert out.shape == (300, 20, 8)
+    step = model.step(torch.randn(4, 8), torch.randn(4, 2))
+    assert step.shape == (4, 8)
+
+
+def _cfg(data, out, **kw) -> TrainConfig:
+    base = dict(data=str(data.path), steps=4, batch_size=8, horizon=3, log_every=2,
+                save_every=2, out=str(out), progress=False, latent_dim=16, hidden=32,
+                held_out=0.34)
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("predictor", ["mlp", "transformer"])
+def test_end_to_end_recipe_learns_and_reports(two_rooms_data, tmp_path, predictor):
+    summary = train(_cfg(two_rooms_data, tmp_path / "run", predictor=predictor, steps=6))
+    report = summary["report"]
+    assert [r["horizon"] for r in report["horizons"]] == [1, 5, 10]
+    assert (tmp_path / "run" / "prediction_error.png").exists()
+    assert (tmp_path / "run" / "energy_landscape.png").exists()
+    net, ckpt = net_from_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["step"] == 6 and ckpt["env_id"] == "worldmodel/TwoRooms-v0"
+
+
+def test_frozen_recipe_on_a_pretrained_encoder(two_rooms_data, tmp_path):
+    pretrain(PretrainConfig(data=str(two_rooms_data.path), model="micro", patch_size=16,
+                            batch_size=8, steps=2, num_workers=0, out=str(tmp_path / "pre"),
+                            progress=False, predictor_dim=32, predictor_depth=1,
+                            predictor_heads=2))
+    cfg = _cfg(two_rooms_data, tmp_path / "wm", recipe="frozen", predictor="transformer",
+               perception_checkpoint=str(tmp_path / "pre" / "last.pt"))
+    summary = train(cfg)
+    assert summary["steps"] == 4
+    net, _ = net_from_checkpoint(tmp_path / "wm" / "last.pt")
+    assert not any(p.requires_grad for p in net.encoder.parameters())
+
+
+def test_resume_equals_an_uninterrupted_run(two_rooms_data, tmp_path):
+    train(_cfg(two_rooms_data, tmp_path / "straight", steps=4))
+    train(_cfg(two_rooms_data, tmp_path / "split", steps=4, max_minutes=1e-9))
+    train(_cfg(two_rooms_data, tmp_path / "split", steps=4, resume=True))
+    a = load(tmp_path / "straight" / "last.pt")["model"]
+    b = load(tmp_path / "split" / "last.pt")["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], msg=key)
+
+
+def test_bad_input(two_rooms_data, tmp_path):
+    with pytest.raises(DatasetError, match="horizon"):
+        train(_cfg(two_rooms_data, tmp_path / "a", horizon=50))
+    with pytest.raises(ValueError, match="perception_checkpoint"):
+        train(_cfg(two_rooms_data, tmp_path / "b", recipe="frozen"))
+    train(_cfg(two_rooms_data, tmp_path / "wm", steps=2))
+    path = str(tmp_path / "wm" / "last.pt")
+    env = gym.make("worldmodel/TwoRooms-v0", image_size=32)
+    with pytest.raises(ValueError, match="64px"):
+        build_perception(ModuleConfig("learned", path), env)
+    other = gym.make("worldmodel/PointRoom-v0")
+    with pytest.raises(ValueError, match="TwoRooms"):
+        build_world_model(ModuleConfig("learned", path), other)
+    wm = build_world_model(ModuleConfig("learned", path), gym.make("worldmodel/TwoRooms-v0"))
+    assert isinstance(wm, LearnedWorldModel)
+    with pytest.raises(ValueError, match="2-d actions"):
+        wm.rollout(torch.zeros(1, 16), torch.zeros(1, 3, 3))
+    with pytest.raises(CheckpointError):
+        net_from_checkpoint(tmp_path / "missing.pt")

@@ -1,0 +1,134 @@
+"""How good a trained world model is, on held-out episodes.
+
+* Prediction error against horizon: latent L1 of the autoregressive rollout, and the error
+  of the true position decoded by a linear probe from predicted latents, each beside the
+  copy-last-state baseline (predict that nothing moves).
+* Energy landscape: the planning cost (distance of the predicted latent to the true next
+  latent) as a function of the first action on a grid around the true action.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from worldmodel.data.dataset import EpisodeDataset
+
+HORIZONS = (1, 5, 10, 20)
+
+
+@torch.no_grad()
+def encode_episodes(net, pixels: torch.Tensor, batch: int = 512) -> torch.Tensor:
+    """[E, T+1, C, H, W] -> latents [E, T+1, D]."""
+    flat = pixels.flatten(0, 1)
+    out = torch.cat([net.encoder(flat[i:i + batch]).float() for i in range(0, len(flat), batch)])
+    return out.reshape(*pixels.shape[:2], -1)
+
+
+def fit_probe(latents: torch.Tensor, targets: torch.Tensor, ridge: float = 1e-3):
+    """Linear map (with bias) from latents [N, D] to targets [N, K]; returns a callable."""
+    x = torch.cat([latents, torch.ones(len(latents), 1)], 1).double()
+    w = torch.linalg.solve(x.T @ x + ridge * len(x) * torch.eye(x.shape[1], dtype=x.dtype),
+                           x.T @ targets.double())
+
+    def probe(z: torch.Tensor) -> torch.Tensor:
+        return (torch.cat([z, torch.ones(*z.shape[:-1], 1)], -1).double() @ w).float()
+
+    return probe
+
+
+@torch.no_grad()
+def evaluate_world_model(net, data: EpisodeDataset, test_eps: list[int], train_eps: list[int],
+                         out: Path, position_dims: tuple[int, ...] = (0, 1),
+                         max_episodes: int = 64) -> dict:
+    """Errors against horizon and an energy landscape; writes report.json and plots."""
+    eps = data.episodes
+    test = test_eps[:max_episodes]
+    z_train = encode_episodes(net, eps["pixels"][train_eps[:max_episodes]])
+    pos_train = eps["state"][train_eps[:max_episodes]][..., list(position_dims)]
+    probe = fit_probe(z_train.flatten(0, 1), pos_train.flatten(0, 1))
+    z = encode_episodes(net, eps["pixels"][test])
+    actions, pos = eps["action"][test], eps["state"][test][..., list(position_dims)]
+    T = actions.shape[1]
+    rows = []
+    for h in [h for h in HORIZONS if h <= T]:
+        starts = torch.arange(0, T - h + 1, max(1, (T - h + 1) // 8))
+        pred_l1, copy_l1, pred_pos, copy_pos = [], [], [], []
+        for s in starts.tolist():
+            rollout = net.predictor.rollout(z[:, s], actions[:, s:s + h])[:, -1]
+            true = z[:, s + h]
+            pred_l1.append((rollout - true).abs().mean())
+            copy_l1.append((z[:, s] - true).abs().mean())
+            pred_pos.append((probe(rollout) - pos[:, s + h]).norm(dim=-1).mean())
+            copy_pos.append((pos[:, s] - pos[:, s + h]).norm(dim=-1).mean())
+        rows.append({"horizon": h,
+                     "latent_l1": float(torch.stack(pred_l1).mean()),
+                     "latent_l1_copy_last": float(torch.stack(copy_l1).mean()),
+                     "position_error": float(torch.stack(pred_pos).mean()),
+                     "position_error_copy_last": float(torch.stack(copy_pos).mean())})
+    probe_fit = float((probe(z) - pos).norm(dim=-1).mean())
+    landscape = energy_landscape(net, z, actions)
+    report = {"horizons": rows, "probe_position_error_on_true_latents": probe_fit,
+              "energy_landscape": landscape["summary"]}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    report["plots"] = [str(p) for p in _plot(rows, landscape, out)]
+    return report
+
+
+@torch.no_grad()
+def energy_landscape(net, z: torch.Tensor, actions: torch.Tensor, transitions: int = 4,
+                     grid: int = 21) -> dict:
+    """Cost ||f(z_t, a) - z_{t+1}|| over a grid of first actions a in [-1, 1]^2 (first two
+    action dimensions), for a few held-out transitions."""
+    values = torch.linspace(-1, 1, grid)
+    a0, a1 = torch.meshgrid(values, values, indexing="ij")
+    maps, gaps = [], []
+    for i in range(min(transitions, z.shape[0])):
+        t = 3 + 7 * i % max(1, actions.shape[1] - 4)
+        cand = actions[i, t].repeat(grid * grid, 1)
+        cand[:, 0], cand[:, 1] = a0.flatten(), a1.flatten()
+        nxt = net.predictor.step(z[i, t].expand(grid * grid, -1), cand)
+        cost = (nxt - z[i, t + 1]).norm(dim=-1).reshape(grid, grid)
+        best = torch.nonzero(cost == cost.min())[0]
+        argmin = torch.stack([values[best[0]], values[best[1]]])
+        gaps.append(float((argmin - actions[i, t, :2].clamp(-1, 1)).norm()))
+        maps.append((cost, actions[i, t, :2]))
+    return {"maps": maps, "summary": {"mean_distance_argmin_to_true_action": sum(gaps) / len(gaps),
+                                      "grid_step": float(values[1] - values[0])}}
+
+
+def _plot(rows: list[dict], landscape: dict, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hs = [r["horizon"] for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.2))
+    a.plot(hs, [r["latent_l1"] for r in rows], "o-", label="world model")
+    a.plot(hs, [r["latent_l1_copy_last"] for r in rows], "s--", label="copy last state")
+    a.set(xlabel="horizon (steps)", ylabel="latent L1", title="latent prediction error")
+    b.plot(hs, [r["position_error"] for r in rows], "o-", label="world model")
+    b.plot(hs, [r["position_error_copy_last"] for r in rows], "s--", label="copy last state")
+    b.set(xlabel="horizon (steps)", ylabel="position error (probe)",
+          title="decoded position error")
+    for ax in (a, b):
+        ax.legend()
+    fig.tight_layout()
+    p1 = out / "prediction_error.png"
+    fig.savefig(p1, dpi=110)
+    plt.close(fig)
+    maps = landscape["maps"]
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.2 * len(maps), 3))
+    for ax, (cost, true) in zip(list(axes) if len(maps) > 1 else [axes], maps, strict=True):
+        ax.imshow(cost.T.numpy(), origin="lower", extent=(-1, 1, -1, 1), cmap="viridis")
+        ax.plot(*true.clamp(-1, 1).tolist(), "r*", markersize=12)
+        ax.set(xlabel="a[0]", ylabel="a[1]", title="energy vs first action")
+    fig.tight_layout()
+    p2 = out / "energy_landscape.png"
+    fig.savefig(p2, dpi=110)
+    plt.close(fig)
+    return [p1, p2]
