@@ -142,9 +142,17 @@ def _usage() -> str:
     )
 
 
+def _stage_groups(name: str) -> list[str]:
+    """The config groups a stage's YAML composes (its defaults list)."""
+    raw = OmegaConf.load(config_dir() / f"{name}.yaml")
+    return [next(iter(d)) for d in raw.get("defaults", []) if not isinstance(d, str)]
+
+
 def _stage_help(name: str, stage: Stage) -> str:
     cfg = compose(name, [], _load(stage.schema))
-    options = "\n".join(f"  {g}: {', '.join(o)}" for g, o in groups().items())
+    used = _stage_groups(name)
+    options = "\n".join(f"  {g}: {', '.join(o)}" for g, o in groups().items() if g in used)
+    options = options or "  (none: set keys directly)"
     body = OmegaConf.to_yaml(OmegaConf.structured(cfg))
     return (
         f"usage: jepa {name} [key=value ...] [group=option ...]\n\n{stage.summary}.\n\n"
