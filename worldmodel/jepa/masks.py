@@ -37,9 +37,12 @@ def _block(gen: torch.Generator, grid_hw: tuple[int, int], size: tuple[int, int]
     return m
 
 
-def _trim(indices: list[torch.Tensor], gen: torch.Generator) -> torch.Tensor:
-    """Lists of different lengths -> [B, min length], keeping a random subset, sorted."""
+def _trim(indices: list[torch.Tensor], gen: torch.Generator, multiple: int = 1) -> torch.Tensor:
+    """Lists of different lengths -> [B, k], keeping a random subset, sorted; k is the
+    shortest length rounded down to ``multiple`` (few distinct shapes let the CPU kernels
+    reuse their plans instead of re-planning for every new shape)."""
     k = min(len(i) for i in indices)
+    k = max(1, k // multiple * multiple) if k >= multiple else k
     out = [i[torch.randperm(len(i), generator=gen)[:k]].sort().values for i in indices]
     return torch.stack(out)
 
@@ -73,7 +76,7 @@ class MultiBlockMasks:
                 context = ~union
             contexts.append(context.flatten().nonzero().squeeze(1))
             targets.append(torch.stack([b.flatten().nonzero().squeeze(1) for b in blocks]))
-        return _trim(contexts, gen), torch.stack(targets)
+        return _trim(contexts, gen, multiple=4), torch.stack(targets)
 
 
 @dataclass
