@@ -187,3 +187,19 @@ def test_jepa_plan_bad_actor_settings(capsys, tmp_path):
     assert "differentiable" in capsys.readouterr().err
     assert main(["plan", "actor=policy", f"out={tmp_path}"]) == 1
     assert "checkpoint" in capsys.readouterr().err
+
+
+def test_jepa_plan_trains_the_critic_from_memory_between_batches(tmp_path):
+    from worldmodel.evaluation import PlanConfig, build_agent, run_plan
+
+    cfg = PlanConfig(episodes=4, parallel=2, video_episodes=0, progress=False,
+                     out=str(tmp_path / "plan"))
+    cfg.actor.params = {"samples": 50, "iterations": 2}
+    cfg.actor.critic_weight, cfg.actor.critic_delta, cfg.actor.critic_steps = 1.0, 3, 5
+    cfg.env.budget = 30
+    import gymnasium as gym
+
+    agent = build_agent(cfg, gym.make(cfg.env.id))
+    assert agent.actor.critic is not None
+    summary = run_plan(cfg)
+    assert summary["episodes"] == 4

@@ -22,6 +22,8 @@ class ActorConfig:
     name: str = "cem"
     execute: int = 1  # actions executed per plan (receding horizon)
     critic_weight: float = 0.0  # weight of the critic as terminal cost (0: no critic)
+    critic_delta: int = 10  # the critic predicts the intrinsic cost this many steps ahead
+    critic_steps: int = 300  # critic training steps after each batch of episodes
     params: dict[str, Any] = field(default_factory=dict)  # the planner's own settings
 
 

@@ -32,6 +32,7 @@ from worldmodel.build import (
     build_world_model,
 )
 from worldmodel.config import EnvConfig, pick_device
+from worldmodel.cost import MLPCritic, train_critic
 from worldmodel.rendering import select_gl_backend
 from worldmodel.video import side_by_side, write_video
 
@@ -62,13 +63,15 @@ def episode_seed(seed: int, episode: int) -> int:
 
 
 def build_agent(cfg: PlanConfig, env: gym.Env) -> Agent:
-    """The six modules for ``env`` as the config says."""
+    """The six modules for ``env`` as the config says (with a critic when
+    ``actor.critic_weight`` > 0; it is trained from the memory between batches)."""
     device = pick_device(cfg.device)
     perception = build_perception(cfg.perception, env)
     world_model = build_world_model(cfg.world_model, env)
     cost = build_cost(cfg.cost, perception, env)
     A = env.action_space.shape[0]
-    actor = build_actor(cfg.actor, world_model, cost, A, perception.latent_dim)
+    critic = MLPCritic(perception.latent_dim) if cfg.actor.critic_weight > 0 else None
+    actor = build_actor(cfg.actor, world_model, cost, A, perception.latent_dim, critic)
     memory = build_memory(cfg.memory, perception.latent_dim, A)
     return Agent(build_configurator(cfg.configurator), perception, world_model, cost, actor,
                  memory, device=device)
@@ -131,6 +134,11 @@ def run_plan(cfg: PlanConfig) -> dict:
                       "steps": int(k) if k >= 0 else None} for s, k in zip(seeds, solved,
                                                                           strict=True)]
             bar.update(len(batch))
+            critic = getattr(agent.actor, "critic", None)
+            if critic is not None and len(agent.memory.pairs(cfg.actor.critic_delta)[0]):
+                # What the memory saw so far teaches the critic for the next episodes.
+                train_critic(critic, agent.memory, cfg.actor.critic_delta,
+                             cfg.actor.critic_steps)
     bar.close()
     for env in envs:
         env.close()
