@@ -1,7 +1,8 @@
-"""The main job, end to end on this machine: collect small datasets and write preview videos.
+"""The main job on this machine: collect small datasets, then plan with the six-module agent.
 
 Run by `make demo`. Each environment gets a few noisy-expert episodes and a preview video
-(observation beside goal) under runs/demo/.
+(observation beside goal) under runs/demo/; then the agent plans with iCEM on the Two
+Rooms simulator (the oracle world model) and writes its results, video and plots.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ def run() -> None:
         rc = main(["collect", f"env={env}", "episodes=8", f"out={OUT / env}", "preview=4"])
         if rc:
             raise SystemExit(rc)
-    print(json.dumps({"videos": sorted(str(p) for p in OUT.glob("*/preview.mp4"))}, indent=2))
+    rc = main(["plan", "actor=icem", "episodes=10", f"out={OUT / 'plan_two_rooms'}"])
+    if rc:
+        raise SystemExit(rc)
+    print(json.dumps({"videos": sorted(str(p) for p in OUT.glob("*/*.mp4"))}, indent=2))
 
 
 if __name__ == "__main__":
