@@ -80,6 +80,20 @@ class TwoRoomsLayout:
         y = rng.uniform(r, 1.0 - r, size=n)
         return np.stack([x, y], axis=-1)
 
+    def sample_episode(self, rng: np.random.Generator, random_door: bool,
+                       cross_rooms: bool) -> tuple[TwoRoomsLayout, np.ndarray, np.ndarray]:
+        """An episode's layout (a new door height when ``random_door``), start and goal
+        [2] (in different rooms when ``cross_rooms``)."""
+        layout = self
+        if random_door:
+            lo = self.door_width / 2 + 0.05
+            layout = TwoRoomsLayout(door_y=float(rng.uniform(lo, 1.0 - lo)),
+                                    door_width=self.door_width)
+        start_room = int(rng.integers(2))
+        goal_room = 1 - start_room if cross_rooms else int(rng.integers(2))
+        return (layout, layout.sample_free(rng, start_room)[0],
+                layout.sample_free(rng, goal_room)[0])
+
     def waypoint(self, pos: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """Where a shortest path heads next: the door when the goal is in the other room.
 

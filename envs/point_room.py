@@ -110,18 +110,14 @@ class PointRoomEnv(GoalEnv):
             m.geom_rbound[gid] = float(np.linalg.norm(m.geom_size[gid]))
 
     def _reset_state(self, rng: np.random.Generator) -> np.ndarray:
+        self.layout, start, goal = self.layout.sample_episode(rng, self.random_door,
+                                                              self.cross_rooms)
         if self.random_door:
-            lo = self.layout.door_width / 2 + 0.05
-            self.layout = TwoRoomsLayout(
-                door_y=float(rng.uniform(lo, 1.0 - lo)), door_width=self.layout.door_width
-            )
             self._place_door()
-        start_room = int(rng.integers(2))
-        goal_room = 1 - start_room if self.cross_rooms else int(rng.integers(2))
         self._mujoco.mj_resetData(self.model, self.data)
-        self.data.qpos[:] = self.layout.sample_free(rng, start_room)[0]
+        self.data.qpos[:] = start
         self._mujoco.mj_forward(self.model, self.data)
-        return self.layout.sample_free(rng, goal_room)[0]
+        return goal
 
     def _advance(self, action: np.ndarray) -> None:
         self.data.ctrl[:] = np.clip(action, -1.0, 1.0)

@@ -63,16 +63,11 @@ class TwoRoomsEnv(GoalEnv):
         return self.max_step * a / np.maximum(norm, 1.0)
 
     def _reset_state(self, rng: np.random.Generator) -> np.ndarray:
+        self.layout, self._pos, goal = self.layout.sample_episode(rng, self.random_door,
+                                                                  self.cross_rooms)
         if self.random_door:
-            lo = self.layout.door_width / 2 + 0.05
-            self.layout = TwoRoomsLayout(
-                door_y=float(rng.uniform(lo, 1.0 - lo)), door_width=self.layout.door_width
-            )
             self._background = self._draw_background()
-        start_room = int(rng.integers(2))
-        goal_room = 1 - start_room if self.cross_rooms else int(rng.integers(2))
-        self._pos = self.layout.sample_free(rng, start_room)[0]
-        return self.layout.sample_free(rng, goal_room)[0]
+        return goal
 
     def _advance(self, action: np.ndarray) -> None:
         self._pos = self.layout.move(self._pos[None], self.displacement(action[None]))[0]

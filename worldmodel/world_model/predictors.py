@@ -13,8 +13,10 @@ from torch import nn
 
 from worldmodel.jepa.vit import Block
 
+from .base import StepRollout
 
-class MLPPredictor(nn.Module):
+
+class MLPPredictor(StepRollout, nn.Module):
     """z_{t+1} = z_t + MLP([z_t, a_t]) with layer-normed input."""
 
     def __init__(self, latent_dim: int, action_dim: int, hidden: int = 256,
@@ -31,14 +33,6 @@ class MLPPredictor(nn.Module):
     def step(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """state [B, D], action [B, A] -> [B, D]."""
         return state + self.net(torch.cat([self.norm(state), action], dim=-1))
-
-    def rollout(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """state [B, D], actions [B, H, A] -> [B, H, D] (autoregressive)."""
-        out = []
-        for t in range(actions.shape[1]):
-            state = self.step(state, actions[:, t])
-            out.append(state)
-        return torch.stack(out, dim=1)
 
     def forward(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return self.rollout(state, actions)
