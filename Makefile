@@ -18,7 +18,7 @@ demo: $(BIN)/.installed
 	$(BIN)/python examples/demo.py
 
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest tests
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check worldmodel envs tests examples bench
