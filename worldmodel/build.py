@@ -56,6 +56,9 @@ class MemoryConfig:
     capacity: int = 100_000
 
 
+_NETS: dict[str, tuple] = {}  # checkpoint path -> (net, ckpt): perception and world model share
+
+
 def _trained(path: str | None, what: str, env):
     """The (cached) `jepa train` network at ``path``, checked against ``env``."""
     from worldmodel.world_model.train import net_from_checkpoint
@@ -75,9 +78,6 @@ def _trained(path: str | None, what: str, env):
         raise ValueError(f"{path} predicts {ckpt['action_dim']}-d actions, the env takes "
                          f"{env.action_space.shape[0]}-d")
     return net
-
-
-_NETS: dict[str, tuple] = {}
 
 
 def build_perception(cfg: ModuleConfig, env) -> Any:

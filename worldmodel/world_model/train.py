@@ -103,9 +103,10 @@ class WorldModelNet(nn.Module):
         lead = pixels.shape[:-3]
         return self.encoder(pixels.reshape(-1, *pixels.shape[-3:])).reshape(*lead, -1)
 
-    def loss(self, pixels: torch.Tensor, next_pixels: torch.Tensor,
-             actions: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """pixels [B, C, H, W], next_pixels [B, H, C, H, W], actions [B, H, A]."""
+    def forward(self, pixels: torch.Tensor, next_pixels: torch.Tensor,
+                actions: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The training loss and its parts. pixels [B, C, H, W], next_pixels
+        [B, H, C, H, W], actions [B, H, A]. (The forward pass, so DDP syncs gradients.)"""
         cfg = self.cfg
         z = self.encode(torch.cat([pixels[:, None], next_pixels], dim=1))  # [B, H+1, D]
         parts: dict[str, torch.Tensor] = {}
@@ -164,14 +165,12 @@ def net_from_checkpoint(path: str | Path) -> tuple[WorldModelNet, dict]:
         raise CheckpointError(f"{path} is not a `jepa train` checkpoint")
     cfg = TrainConfig(**ckpt["train_config"])
     encoder = None
-    if cfg.recipe == "frozen":
-        from worldmodel.jepa.pretrain import jepa_config
+    if cfg.recipe == "frozen":  # rebuild the ViT; its weights are in ckpt["model"]
+        from worldmodel.jepa.pretrain import PretrainConfig, jepa_config
         from worldmodel.jepa.vit import VisionTransformer
 
-        pre = ckpt["perception_config"]
-        from worldmodel.jepa.pretrain import PretrainConfig
-
-        vit = VisionTransformer(jepa_config(PretrainConfig(**pre), ckpt["image_size"]).encoder)
+        pretrain_cfg = PretrainConfig(**ckpt["perception_config"])
+        vit = VisionTransformer(jepa_config(pretrain_cfg, ckpt["image_size"]).encoder)
         encoder = FrozenPooledEncoder(vit)
     net = WorldModelNet(cfg, ckpt["image_size"], ckpt["action_dim"], encoder)
     load_matching(net, ckpt["model"], f"checkpoint {path}")
@@ -198,7 +197,9 @@ def _train(cfg: TrainConfig, procs) -> dict:
     net = build_net(cfg, data).to(procs.device)
     module = net
     if procs.world > 1:
-        module = torch.nn.parallel.DistributedDataParallel(net)
+        # The frozen recipe leaves the inverse-dynamics head unused.
+        module = torch.nn.parallel.DistributedDataParallel(
+            net, find_unused_parameters=cfg.recipe == "frozen")
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     lr = WarmupCosine(cfg.lr, cfg.steps, cfg.warmup, end=cfg.lr * 0.01)
@@ -238,8 +239,8 @@ def _train(cfg: TrainConfig, procs) -> dict:
             group["lr"] = lr(step)
         dev = procs.device
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            total, parts = (module.module if procs.world > 1 else module).loss(
-                batch["pixels"].to(dev), batch["next_pixels"].to(dev), batch["action"].to(dev))
+            total, parts = module(batch["pixels"].to(dev), batch["next_pixels"].to(dev),
+                                  batch["action"].to(dev))
         if not all_finite(total):
             raise RuntimeError(f"the loss became {total.item()} at step {step}; the last good "
                                f"checkpoint {last} is intact. Lower lr, then resume=true")
