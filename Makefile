@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export TMPDIR := $(or $(TMPDIR),/tmp)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench checkpoints clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ lint: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run_all.py
+
+checkpoints: $(BIN)/.installed
+	$(BIN)/python examples/make_checkpoints.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -23,3 +23,11 @@ def test_configs_ship_with_the_package():
 
     assert (config_dir() / "collect.yaml").is_file()
     assert "two_rooms" in groups()["env"]
+
+
+def test_shipped_checkpoints_are_package_data_and_small():
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "*.pt" in data["package-data"]["worldmodel.checkpoints"]
+    shipped = list((ROOT / "worldmodel" / "checkpoints").glob("*.pt"))
+    assert {p.name for p in shipped} >= {"point_room.pt", "two_rooms.pt"}
+    assert sum(p.stat().st_size for p in shipped) <= 20 * 2**20  # all together at most 20 MB

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 import worldmodel.envs  # noqa: F401
@@ -11,6 +12,7 @@ from worldmodel.build import ModuleConfig, build_perception, build_world_model
 from worldmodel.data.dataset import DatasetError
 from worldmodel.jepa.checkpoint import CheckpointError, load
 from worldmodel.jepa.pretrain import PretrainConfig, pretrain
+from worldmodel.perception.history import FrameHistory, stack_frames
 from worldmodel.world_model.learned import LearnedWorldModel
 from worldmodel.world_model.predictors import ACTransformer, MLPPredictor
 from worldmodel.world_model.train import TrainConfig, net_from_checkpoint, train
@@ -97,3 +99,98 @@ def test_bad_input(two_rooms_data, tmp_path):
         wm.rollout(torch.zeros(1, 16), torch.zeros(1, 3, 3))
     with pytest.raises(CheckpointError):
         net_from_checkpoint(tmp_path / "missing.pt")
+
+
+def test_frame_history_windows_and_rolling_stack():
+    frames = torch.arange(5).float().view(1, 5, 1, 1, 1).expand(2, 5, 3, 2, 2)  # frame t = t
+    windows = stack_frames(frames, 2)
+    assert windows.shape == (2, 4, 6, 2, 2)
+    assert windows[0, :, 0, 0, 0].tolist() == [0, 1, 2, 3]  # oldest frame first
+    assert windows[0, :, 3, 0, 0].tolist() == [1, 2, 3, 4]
+    padded = stack_frames(frames, 2, pad=True)
+    assert padded.shape == (2, 5, 6, 2, 2) and padded[0, 0, :, 0, 0].tolist() == [0] * 6
+    history = FrameHistory(2)
+    first = history.push(frames[:, 0])
+    assert first[0, :, 0, 0].tolist() == [0] * 6  # an episode starts at rest
+    second = history.push(frames[:, 1])
+    torch.testing.assert_close(second, windows[:, 0])
+    history.clear()
+    assert history.push(frames[:, 3])[0, :, 0, 0].tolist() == [3] * 6
+
+
+def test_two_frame_encoder_trains_and_plans(two_rooms_data, tmp_path):
+    train(_cfg(two_rooms_data, tmp_path / "wm", frames=2, steps=2))
+    path = str(tmp_path / "wm" / "last.pt")
+    net, _ = net_from_checkpoint(path)
+    assert net.encoder.frames == 2
+    env = gym.make("worldmodel/TwoRooms-v0")
+    perception = build_perception(ModuleConfig("learned", path), env)
+    frame = torch.zeros(4, 3, 64, 64, dtype=torch.uint8)
+    still_latent = perception.encode(frame)  # a goal image: read as a body at rest
+    torch.testing.assert_close(still_latent, perception.encode(frame.repeat(1, 2, 1, 1)))
+    with pytest.raises(ValueError, match="history"):
+        perception.encode(torch.zeros(4, 9, 64, 64, dtype=torch.uint8))
+    # The agent hands the perception its last two observations.
+    from worldmodel.evaluation import PlanConfig, build_agent
+
+    cfg = PlanConfig(perception=ModuleConfig("learned", path),
+                     world_model=ModuleConfig("learned", path), progress=False)
+    cfg.actor.params = {"samples": 20, "iterations": 1, "elites": 4}
+    agent = build_agent(cfg, env)
+    obs, _ = env.reset(seed=0)
+    agent.reset(obs["goal"][None])
+    frames = [obs["pixels"][None]]
+    agent.step({"pixels": frames[0]})
+    obs, *_ = env.step(np.array([1.0, 0.0], np.float32))
+    frames.append(obs["pixels"][None])
+    agent.step({"pixels": frames[1]})
+    stacked = torch.as_tensor(np.concatenate(frames, axis=1))
+    torch.testing.assert_close(agent.memory.read()["state"][-1], perception.encode(stacked)[0])
+    with pytest.raises(ValueError, match="frames=1"):
+        train(_cfg(two_rooms_data, tmp_path / "f", recipe="frozen", frames=2,
+                   perception_checkpoint=path))
+
+
+def test_two_processes_match_one_on_the_same_global_batch(two_rooms_data, tmp_path):
+    """`jepa train` under torchrun: VICReg statistics over the global batch, DDP gradients.
+
+    One full-lr step, compared exactly: later Adam steps amplify float-order differences
+    of near-zero gradients, which says nothing about the synchronisation.
+    """
+    import subprocess
+    import sys
+
+    from worldmodel.data.dataset import EpisodeDataset
+    from worldmodel.world_model.train import build_net
+
+    def cfg(name):
+        return _cfg(two_rooms_data, tmp_path / name, steps=1, warmup=0, frames=2, bf16=False)
+
+    train(cfg("one"))
+    args = [f"{k}={v}" for k, v in vars(cfg("two")).items()
+            if not isinstance(v, list) and v is not None]
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                    "--master_port=29541", "-m", "worldmodel.cli", "train", *args],
+                   check=True, capture_output=True, timeout=300)
+    torch.manual_seed(0)
+    init = build_net(cfg("init"), EpisodeDataset.open(two_rooms_data.path)).state_dict()
+    a = load(tmp_path / "one" / "last.pt")["model"]
+    b = load(tmp_path / "two" / "last.pt")["model"]
+    assert not torch.allclose(a["encoder.head.weight"], init["encoder.head.weight"])
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=1e-5, msg=key)
+
+
+def test_mlp_rollout_equals_stepping_and_bf16_copy_stays_close():
+    torch.manual_seed(0)
+    model = MLPPredictor(16, 2, hidden=32, depth=2)
+    state, actions = torch.randn(5, 16), torch.randn(5, 4, 2)
+    stepped, z = [], state
+    for t in range(4):
+        z = model.step(z, actions[:, t])
+        stepped.append(z)
+    torch.testing.assert_close(model.rollout(state, actions), torch.stack(stepped, 1))
+    fast = LearnedWorldModel(model, bf16=True).rollout(state, actions)
+    assert fast.dtype == torch.float32
+    torch.testing.assert_close(fast, torch.stack(stepped, 1), atol=0.1, rtol=0.05)
+    assert next(model.parameters()).dtype == torch.float32  # the original stays fp32

@@ -15,6 +15,7 @@ from worldmodel.configurator import Configurator, Task
 from worldmodel.cost.base import IntrinsicCost, TaskConfig
 from worldmodel.memory import ShortTermMemory
 from worldmodel.perception import Perception
+from worldmodel.perception.history import FrameHistory
 from worldmodel.world_model import WorldModel
 
 
@@ -32,6 +33,8 @@ class Agent:
         self._tau = 0
         self._episodes_started = 0
         self._obs_shape: tuple[int, ...] | None = None
+        # A perception that reads k frames gets the last k observations, stacked.
+        self._history = FrameHistory(getattr(perception, "frames", 1))
 
     def _tensor(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(np.asarray(x), device=self.device)
@@ -45,6 +48,8 @@ class Agent:
         if self._obs_shape is not None and tuple(obs.shape[1:]) != self._obs_shape:
             raise ValueError(f"observation {key!r} has shape {tuple(obs.shape[1:])}, the goal "
                              f"had {self._obs_shape}")
+        if self._history.k > 1:
+            obs = self._history.push(obs)
         with torch.no_grad():
             return self.perception.encode(obs)
 
@@ -59,6 +64,7 @@ class Agent:
         self._episode = self._episodes_started + torch.arange(E)
         self._episodes_started += E
         self._tau = 0
+        self._history.clear()
         self.actor.reset()
         return self.task
 

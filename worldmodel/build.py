@@ -63,8 +63,10 @@ def _trained(path: str | None, what: str, env):
     """The (cached) `jepa train` network at ``path``, checked against ``env``."""
     from worldmodel.world_model.train import net_from_checkpoint
 
-    if not path:
-        raise ValueError(f"{what}=learned needs {what}.checkpoint=<jepa train last.pt>")
+    if not path:  # no checkpoint named: the one shipped for this environment
+        from worldmodel.checkpoints import shipped
+
+        path = str(shipped(env.spec.id if env.spec else ""))
     if path not in _NETS:
         _NETS[path] = net_from_checkpoint(path)
     net, ckpt = _NETS[path]

@@ -49,3 +49,34 @@ def all_finite(value: torch.Tensor) -> bool:
     if dist.is_initialized():
         dist.all_reduce(ok, op=dist.ReduceOp.MIN)
     return bool(ok.item())
+
+
+class _GatherBatch(torch.autograd.Function):
+    """all_gather forward; backward sums every process's gradient of the whole batch and
+    keeps this process's slice (an all_reduce on a contiguous tensor, which gloo handles)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        ctx.rows = x.shape[0]
+        return torch.cat(parts, dim=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        start = dist.get_rank() * ctx.rows
+        return grad[start:start + ctx.rows]
+
+
+def gather_batch(x: torch.Tensor) -> torch.Tensor:
+    """Every process's ``x`` [B, ...] concatenated -> [world*B, ...], differentiable.
+
+    Batch statistics (VICReg's variance and covariance) must see the global batch for N
+    processes to train as one: the backward pass sums each copy's gradient back to its
+    owner, and DDP's averaging then gives exactly the single-process gradient.
+    """
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return x
+    return _GatherBatch.apply(x)

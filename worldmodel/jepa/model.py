@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from worldmodel.distributed import gather_batch
+
 from .objectives import prediction_loss, sigreg, vicreg
 from .vit import Predictor, VisionTransformer, ViTConfig, gather_tokens
 
@@ -115,7 +117,7 @@ class JEPA(nn.Module):
         if self.cfg.objective != "ema" and self.cfg.method != "mae":
             # On pooled embeddings, not tokens: tokens could satisfy the regulariser by
             # their positions alone; images must differ by what they show.
-            pooled = h.float().mean(1)
+            pooled = gather_batch(h.float().mean(1))  # statistics of the global batch
             reg = vicreg(pooled) if self.cfg.objective == "vicreg" else sigreg(pooled)
             parts["regulariser"] = reg.detach()
             loss = loss + self.cfg.reg_weight * reg

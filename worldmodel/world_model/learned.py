@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 
 class LearnedWorldModel:
-    """Wraps a predictor with ``step``/``rollout``; frozen, optionally in bf16 autocast."""
+    """Wraps a predictor with ``step``/``rollout``, frozen.
+
+    With ``bf16`` the predictor runs on a bf16 copy of its weights. Autocast would do the
+    same arithmetic but re-casts every weight on every call when weights need no gradient,
+    which on a CPU costs as much as the planning rollout's matmuls themselves.
+    """
 
     differentiable = True
 
     def __init__(self, predictor: torch.nn.Module, bf16: bool = False) -> None:
         self.predictor = predictor.eval().requires_grad_(False)
         self.bf16 = bf16
+        self.dtype = torch.bfloat16 if bf16 else torch.float32
+        self._net = copy.deepcopy(self.predictor).to(self.dtype) if bf16 else self.predictor
         self.action_dim = predictor.action_dim
 
-    def _autocast(self, x: torch.Tensor):
-        return torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16)
-
     def step(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        with self._autocast(state):
-            return self.predictor.step(state, action).float()
+        """state [B, D], action [B, A] -> next state [B, D] (fp32)."""
+        return self._net.step(state.to(self.dtype), action.to(self.dtype)).float()
 
     def rollout(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """state [B, D], actions [B, H, A] -> states [B, H, D] (fp32)."""
         if actions.shape[-1] != self.action_dim:
             raise ValueError(f"the world model takes {self.action_dim}-d actions, got "
                              f"{actions.shape[-1]}-d")
-        with self._autocast(state):
-            return self.predictor.rollout(state, actions).float()
+        return self._net.rollout(state.to(self.dtype), actions.to(self.dtype)).float()

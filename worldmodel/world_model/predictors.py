@@ -9,6 +9,7 @@ WorldModel interface (``step``, ``rollout``) batched over candidates.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from worldmodel.jepa.vit import Block
@@ -33,6 +34,24 @@ class MLPPredictor(StepRollout, nn.Module):
     def step(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """state [B, D], action [B, A] -> [B, D]."""
         return state + self.net(torch.cat([self.norm(state), action], dim=-1))
+
+    def rollout(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """state [B, D], actions [B, H, A] -> states [B, H, D], as ``step`` H times.
+
+        The first layer splits as W [LN(z), a] = W_z LN(z) + W_a a: the action part of every
+        step is one matmul before the loop, and each step multiplies an aligned [B, D]
+        block (no concatenation). Planning spends nearly all its time here.
+        """
+        first, D = self.net[0], self.latent_dim
+        w_state = first.weight[:, :D]
+        pushed = F.linear(actions, first.weight[:, D:], first.bias)  # [B, H, hidden]
+        rest = self.net[1:]
+        states = []
+        for t in range(actions.shape[1]):
+            h = torch.addmm(pushed[:, t], self.norm(state), w_state.T)
+            state = state + rest(h)
+            states.append(state)
+        return torch.stack(states, dim=1)
 
     def forward(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return self.rollout(state, actions)

@@ -20,11 +20,11 @@ HORIZONS = (1, 5, 10, 20)
 
 
 @torch.no_grad()
-def encode_episodes(net, pixels: torch.Tensor, batch: int = 512) -> torch.Tensor:
-    """[E, T+1, C, H, W] -> latents [E, T+1, D]."""
-    flat = pixels.flatten(0, 1)
-    out = torch.cat([net.encoder(flat[i:i + batch]).float() for i in range(0, len(flat), batch)])
-    return out.reshape(*pixels.shape[:2], -1)
+def encode_episodes(net, pixels: torch.Tensor, batch: int = 8) -> torch.Tensor:
+    """Episodes [E, T+1, C, H, W] -> latents [E, T+1, D] (a frame history is padded at the
+    start by repeating the first frame)."""
+    return torch.cat([net.encode(pixels[i:i + batch], pad=True).float()
+                      for i in range(0, len(pixels), batch)])
 
 
 def fit_probe(latents: torch.Tensor, targets: torch.Tensor, ridge: float = 1e-3):

@@ -24,10 +24,11 @@ from tqdm import tqdm
 
 from worldmodel.data.dataset import DatasetError, EpisodeDataset
 from worldmodel.data.loaders import StepBatchSampler, Transitions
-from worldmodel.distributed import all_finite, setup, teardown
+from worldmodel.distributed import all_finite, gather_batch, setup, teardown
 from worldmodel.jepa.checkpoint import CheckpointError, load, load_matching, save_atomic
 from worldmodel.jepa.schedules import WarmupCosine
 from worldmodel.perception.cnn import ConvEncoder
+from worldmodel.perception.history import stack_frames
 
 from .predictors import ACTransformer, MLPPredictor
 
@@ -42,6 +43,7 @@ class TrainConfig:
     predictor: str = "mlp"  # mlp | transformer
     channels: list[int] = field(default_factory=lambda: [8, 16, 16])  # conv encoder widths
     latent_dim: int = 64
+    frames: int = 1  # frame history the encoder reads (2 makes velocity observable)
     hidden: int = 512
     horizon: int = 8  # steps of multi-step prediction per sample
     batch_size: int = 64
@@ -74,6 +76,7 @@ class FrozenPooledEncoder(nn.Module):
         self.vit = vit.requires_grad_(False).eval()
         self.latent_dim = vit.cfg.dim
         self.image_size = vit.cfg.image_size
+        self.frames = 1
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,7 +90,8 @@ class WorldModelNet(nn.Module):
     def __init__(self, cfg: TrainConfig, image_size: int, action_dim: int,
                  encoder: nn.Module | None = None) -> None:
         super().__init__()
-        self.encoder = encoder or ConvEncoder(image_size, tuple(cfg.channels), cfg.latent_dim)
+        self.encoder = encoder or ConvEncoder(image_size, tuple(cfg.channels), cfg.latent_dim,
+                                              cfg.frames)
         D = self.encoder.latent_dim
         if cfg.predictor == "mlp":
             self.predictor = MLPPredictor(D, action_dim, hidden=cfg.hidden)
@@ -98,17 +102,21 @@ class WorldModelNet(nn.Module):
         self.inverse = nn.Sequential(nn.Linear(2 * D, 256), nn.GELU(), nn.Linear(256, action_dim))
         self.cfg = cfg
 
-    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
-        """[B, ..., C, H, W] uint8 -> [B, ..., D]."""
-        lead = pixels.shape[:-3]
-        return self.encoder(pixels.reshape(-1, *pixels.shape[-3:])).reshape(*lead, -1)
+    def encode(self, pixels: torch.Tensor, pad: bool = False) -> torch.Tensor:
+        """Frame sequences [B, T, C, H, W] uint8 -> latents [B, T-k+1, D] for a history of
+        k frames, or [B, T, D] with ``pad`` (the first frame repeated before the start)."""
+        stacked = stack_frames(pixels, self.encoder.frames, pad)
+        lead = stacked.shape[:-3]
+        return self.encoder(stacked.reshape(-1, *stacked.shape[-3:])).reshape(*lead, -1)
 
     def forward(self, pixels: torch.Tensor, next_pixels: torch.Tensor,
                 actions: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """The training loss and its parts. pixels [B, C, H, W], next_pixels
-        [B, H, C, H, W], actions [B, H, A]. (The forward pass, so DDP syncs gradients.)"""
+        [B, H+k-1, C, H, W], actions [B, H+k-1, A] for a history of k frames (the first
+        k-1 steps only fill the history). The forward pass, so DDP syncs gradients."""
         cfg = self.cfg
         z = self.encode(torch.cat([pixels[:, None], next_pixels], dim=1))  # [B, H+1, D]
+        actions = actions[:, self.encoder.frames - 1:]
         parts: dict[str, torch.Tensor] = {}
         rollout = self.predictor.rollout(z[:, 0], actions)
         if cfg.recipe == "frozen":
@@ -121,7 +129,7 @@ class WorldModelNet(nn.Module):
             parts["teacher"] = cfg.teacher_weight * (teacher - z[:, 1:]).abs().mean()
         else:
             parts["prediction"] = F.mse_loss(rollout, z[:, 1:])
-            flat = z.transpose(0, 1)  # [H+1, B, D]: regularise each time step over the batch
+            flat = gather_batch(z).transpose(0, 1)  # [H+1, B, D]: each step over the batch
             zc = flat - flat.mean(1, keepdim=True)
             std = (zc.var(1) + 1e-4).sqrt()
             parts["variance"] = cfg.variance_weight * F.relu(1 - std).mean()
@@ -144,6 +152,8 @@ def build_net(cfg: TrainConfig, data: EpisodeDataset) -> WorldModelNet:
     if cfg.recipe == "frozen":
         if not cfg.perception_checkpoint:
             raise ValueError("recipe=frozen needs perception_checkpoint=<jepa pretrain last.pt>")
+        if cfg.frames != 1:
+            raise ValueError("the frozen recipe reads one frame; set frames=1")
         from worldmodel.jepa.pretrain import model_from_checkpoint
 
         jepa, ckpt = model_from_checkpoint(cfg.perception_checkpoint)
@@ -154,6 +164,7 @@ def build_net(cfg: TrainConfig, data: EpisodeDataset) -> WorldModelNet:
             )
         if jepa.cfg.encoder.tubelet > 1:
             raise CheckpointError("the frozen recipe needs an image (I-JEPA) encoder")
+
         encoder = FrozenPooledEncoder(jepa.encoder)
     return WorldModelNet(cfg, data.meta.image_size, data.meta.action_dim, encoder)
 
@@ -190,9 +201,12 @@ def _train(cfg: TrainConfig, procs) -> dict:
     out = Path(cfg.out)
     last = out / "last.pt"
     data = EpisodeDataset.open(cfg.data)
-    if data.meta.episode_length < cfg.horizon:
+    if cfg.frames < 1:
+        raise ValueError(f"frames must be at least 1, got {cfg.frames}")
+    window = cfg.horizon + cfg.frames - 1  # steps a sample spans, history included
+    if data.meta.episode_length < window:
         raise DatasetError(f"{cfg.data} has episodes of {data.meta.episode_length} steps, "
-                           f"shorter than horizon={cfg.horizon}; lower the horizon")
+                           f"shorter than horizon + frames - 1 = {window}; lower the horizon")
     torch.manual_seed(cfg.seed)
     net = build_net(cfg, data).to(procs.device)
     module = net
@@ -215,7 +229,7 @@ def _train(cfg: TrainConfig, procs) -> dict:
         raise CheckpointError(f"{last} exists: pass resume=true to continue, or another out=")
     out.mkdir(parents=True, exist_ok=True)
     train_eps, test_eps = data.split(cfg.held_out, cfg.seed)
-    dataset = Transitions(data, cfg.horizon, episodes=train_eps)
+    dataset = Transitions(data, window, episodes=train_eps)
     sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.steps, step, procs.rank,
                                procs.world, cfg.seed)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler,

@@ -1,0 +1,227 @@
+"""Planner speed against TorchRL's CEMPlanner and MPPIPlanner on one world model and cost.
+
+    python bench/peer_planners.py [--repeats 5] [--out bench_results/peer_planners.json]
+
+Reference configuration: residual MLP world model z' = z + W2 gelu(W1 [LN(z), a])
+(latent 128, hidden 512, action 2), cost = sum over the horizon of the squared distance to
+a goal latent, 300 candidates, horizon 16, 10 iterations, top-30. Every planner gets the
+same model weights, the same start and goal latents and the same budget; calls alternate
+between planners so machine noise hits all of them alike. The cost reached is the true
+(fp32) cost of the first-step-executing plan each one returns.
+
+Also: the time each of this project's planners needs to reach a given cost (the best cost
+the fp32 CEM reaches at the full budget), from a cold start and warm-started.
+
+TorchRL needs tensordict < 0.15; run this in a venv of its own:
+    python -m venv /tmp/peer && /tmp/peer/bin/pip install torch==2.13.0 \
+        torchrl==0.14.1 "tensordict<0.15" -e .
+Without TorchRL the project's rows are still measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from worldmodel.actor import CEM, ICEM, MPPI
+from worldmodel.world_model.learned import LearnedWorldModel
+from worldmodel.world_model.predictors import MLPPredictor
+
+LATENT, HIDDEN, ACTION = 128, 512, 2
+SAMPLES, HORIZON, ITERATIONS, TOP_K = 300, 16, 10, 30
+MPPI_TEMPERATURE = 0.01
+
+
+def make_problem(seed: int = 0) -> tuple[MLPPredictor, torch.Tensor, torch.Tensor]:
+    """A residual MLP world model, a start latent [D] and a goal latent [D] the model can
+    reach: the goal is the model's own rollout of a random smooth 4-step action sequence."""
+    torch.manual_seed(seed)
+    model = MLPPredictor(LATENT, ACTION, hidden=HIDDEN, depth=1).eval().requires_grad_(False)
+    with torch.no_grad():
+        # A random init barely listens to 2 of 130 inputs and drifts fast whatever the
+        # action: scale it towards a trained model's (slow, action-driven latents).
+        model.net[0].weight[:, LATENT:] *= 30.0
+        model.net[-1].weight *= 0.1
+        model.net[-1].bias *= 0.1
+    z0 = torch.randn(LATENT)
+    acts = torch.randn(1, 4, ACTION).cumsum(1).tanh()
+    with torch.no_grad():  # reachable in 4 steps: the cost rewards getting there and staying
+        goal = model.rollout(z0[None], acts)[0, -1]
+    return model, z0, goal
+
+
+def true_cost(model: MLPPredictor, z0: torch.Tensor, goal: torch.Tensor,
+              actions: torch.Tensor) -> float:
+    """fp32 cost of one plan [H, A]: sum_t ||z_t - goal||^2."""
+    with torch.no_grad():
+        z = model.rollout(z0[None], actions[None].float())
+    return float((z - goal).pow(2).sum(-1).sum(-1))
+
+
+def project_planner(name: str, model: MLPPredictor, z0: torch.Tensor, goal: torch.Tensor,
+                    bf16: bool, horizon: int = HORIZON, **overrides
+                    ) -> Callable[[torch.Tensor | None], torch.Tensor]:
+    """One of this project's planners on the problem; returns plan(init) -> actions [H, A]."""
+    world = LearnedWorldModel(model, bf16=bf16)
+    budget = {"samples": SAMPLES, "iterations": ITERATIONS, **overrides}
+    if name != "mppi":  # MPPI weighs every sample instead of keeping elites
+        budget.setdefault("elites", TOP_K)
+    planner = {"cem": CEM, "icem": ICEM, "mppi": MPPI}[name](**budget)
+
+    def objective(actions: torch.Tensor) -> torch.Tensor:  # [E, N, H, A] -> [E, N]
+        E, N, H, A = actions.shape
+        z = world.rollout(z0.expand(E * N, -1), actions.reshape(E * N, H, A))
+        return (z - goal).pow(2).sum(-1).sum(-1).reshape(E, N)
+
+    def plan(init: torch.Tensor | None = None) -> torch.Tensor:
+        if hasattr(planner, "reset"):
+            planner.reset()  # no elites kept from an earlier call: only ``init`` warms
+        start = torch.zeros(1, horizon, ACTION) if init is None else init[None]
+        return planner.optimize(objective, start).actions[0]
+
+    return plan
+
+
+def torchrl_planners(model: MLPPredictor, z0: torch.Tensor, goal: torch.Tensor
+                     ) -> dict[str, Callable[[], torch.Tensor]]:
+    """TorchRL's CEMPlanner and MPPIPlanner on a ModelBasedEnvBase around the same model;
+    reward = -||z' - goal||^2, so maximising the return minimises the same cost."""
+    from tensordict import TensorDict
+    from tensordict.nn import TensorDictModule
+    from torchrl.data import Bounded, Composite, Unbounded
+    from torchrl.envs.model_based import ModelBasedEnvBase
+    from torchrl.modules.planners import CEMPlanner, MPPIPlanner
+
+    class Dynamics(torch.nn.Module):
+        def forward(self, z: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            nxt = model.step(z, a)
+            return nxt, -(nxt - goal).pow(2).sum(-1, keepdim=True)
+
+    class LatentEnv(ModelBasedEnvBase):
+        def __init__(self) -> None:
+            super().__init__(TensorDictModule(Dynamics(), in_keys=["z", "action"],
+                                              out_keys=["z", "reward"]))
+            self.observation_spec = Composite(z=Unbounded((LATENT,)))
+            self.state_spec = Composite(z=Unbounded((LATENT,)))
+            self.action_spec = Bounded(-1.0, 1.0, (ACTION,))
+            self.reward_spec = Unbounded((1,))
+
+        def _reset(self, tensordict=None, **kwargs):
+            return TensorDict({"z": z0.clone()}, batch_size=self.batch_size)
+
+    class Return(torch.nn.Module):
+        """MPPI's advantage: the return to go of each imagined step."""
+
+        def forward(self, td):
+            reward = td.get(("next", "reward"))
+            td.set("advantage", reward.flip(-2).cumsum(-2).flip(-2))
+            return td
+
+    env = LatentEnv()
+    cem = CEMPlanner(env, HORIZON, ITERATIONS, SAMPLES, TOP_K)
+    # exp(temperature * return) underflows to 0/0 at this energy scale for temperature 1;
+    # 0.01 keeps TorchRL's weights finite here.
+    mppi = MPPIPlanner(env, Return(), MPPI_TEMPERATURE, HORIZON, ITERATIONS, SAMPLES, TOP_K)
+    start = TensorDict({"z": z0.clone()}, batch_size=[])
+
+    def run(planner) -> Callable[[], torch.Tensor]:
+        def plan() -> torch.Tensor:
+            # TorchRL returns only the first action; the last mean it stores is the plan
+            # it found, and scoring needs all of it: record it as it is written.
+            means, real_set = [], TensorDict.set_
+
+            def recording_set(self, key, value, *args, **kwargs):
+                if key == ("stats", "_action_means"):
+                    means.append(value)
+                return real_set(self, key, value, *args, **kwargs)
+
+            TensorDict.set_ = recording_set
+            try:
+                with torch.no_grad():
+                    planner.planning(start.clone())
+            finally:
+                TensorDict.set_ = real_set
+            return means[-1].reshape(HORIZON, ACTION)
+        return plan
+
+    return {"torchrl CEMPlanner (fp32)": run(cem), "torchrl MPPIPlanner (fp32)": run(mppi)}
+
+
+def timed(plan: Callable[[], torch.Tensor]) -> tuple[float, torch.Tensor]:
+    start = time.perf_counter()
+    actions = plan()
+    return time.perf_counter() - start, actions
+
+
+def time_to_cost(name: str, model, z0, goal, target: float, warm: torch.Tensor | None,
+                 bf16: bool = True) -> dict:
+    """Smallest (samples, iterations) budget on a doubling ladder whose plan reaches
+    ``target`` in at least half of 5 seeded calls; its median time per call."""
+    for samples, iterations in ((25, 2), (50, 2), (50, 3), (100, 3), (100, 5), (200, 5),
+                                (300, 5), (300, 10)):
+        times, costs = [], []
+        plan = project_planner(name, model, z0, goal, bf16, samples=samples,
+                               iterations=iterations, elites=max(5, samples // 10))
+        plan(warm)  # oneDNN plans its kernels for these shapes
+        for seed in range(5):
+            torch.manual_seed(seed)
+            t, actions = timed(lambda plan=plan: plan(warm))
+            times.append(t)
+            costs.append(true_cost(model, z0, goal, actions))
+        if statistics.median(costs) <= target:
+            return {"planner": name, "warm_start": warm is not None, "samples": samples,
+                    "iterations": iterations, "ms_per_plan": round(
+                        1000 * statistics.median(times), 1),
+                    "median_cost": round(statistics.median(costs), 2)}
+    return {"planner": name, "warm_start": warm is not None, "reached": False}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path("bench_results/peer_planners.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    model, z0, goal = make_problem()
+    planners: dict[str, Callable[[], torch.Tensor]] = {
+        "worldmodel CEM (fp32)": project_planner("cem", model, z0, goal, bf16=False),
+        "worldmodel CEM (bf16)": project_planner("cem", model, z0, goal, bf16=True),
+        "worldmodel MPPI (bf16)": project_planner("mppi", model, z0, goal, bf16=True),
+        "worldmodel iCEM (bf16)": project_planner("icem", model, z0, goal, bf16=True),
+    }
+    try:
+        planners.update(torchrl_planners(model, z0, goal))
+    except ImportError as err:
+        print(f"TorchRL not importable ({err}); measuring this project's planners only")
+    times: dict[str, list[float]] = {k: [] for k in planners}
+    costs: dict[str, list[float]] = {k: [] for k in planners}
+    for plan in planners.values():  # warm-up: oneDNN plans its kernels
+        plan()
+    for r in range(args.repeats):
+        for name, plan in planners.items():
+            torch.manual_seed(100 + r)
+            t, actions = timed(plan)
+            times[name].append(t)
+            costs[name].append(true_cost(model, z0, goal, actions))
+    rows = [{"planner": k, "ms_per_plan": round(1000 * statistics.median(times[k]), 1),
+             "median_cost": round(statistics.median(costs[k]), 2)} for k in planners]
+    target = statistics.median(costs["worldmodel CEM (fp32)"])
+    warm = project_planner("cem", model, z0, goal, bf16=True)()
+    warm = torch.cat([warm[1:], warm[-1:]])  # a receding-horizon shift of the last plan
+    reach = [time_to_cost(n, model, z0, goal, target, w) for n in ("cem", "icem")
+             for w in (None, warm)]
+    for row in rows + reach:
+        print(json.dumps(row))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"target_cost": target, "planners": rows,
+                                    "time_to_cost": reach}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Rebuild the shipped checkpoints from scratch: `make checkpoints` (about 15 minutes here).
+
+Runs the exact commands of ``worldmodel.checkpoints.RECIPES`` (collect, then train), strips
+the optimiser state and writes the result into ``worldmodel/checkpoints/``. Pass names to
+rebuild only some: ``python examples/make_checkpoints.py point_room.pt``.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from worldmodel.checkpoints import HERE, RECIPES, export
+from worldmodel.cli import main
+
+
+def rebuild(name: str) -> Path:
+    start = time.perf_counter()
+    for command in RECIPES[name]:
+        args = shlex.split(command)[1:]  # drop the program name
+        out = next(a.split("=", 1)[1] for a in args if a.startswith("out="))
+        if args[0] == "train" and (Path(out) / "last.pt").exists():
+            raise SystemExit(f"{out}/last.pt exists from an earlier build; remove {out} first")
+        if main(args + ["progress=false"]):
+            raise SystemExit(f"`{command}` failed")
+    path = export(Path(out) / "last.pt", HERE / name)
+    print(f"{name}: {path.stat().st_size / 2**20:.1f} MB in {time.perf_counter() - start:.0f} s")
+    return path
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or list(RECIPES):
+        rebuild(name)
