@@ -15,7 +15,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/python examples/demo.py
+	$(BIN)/jepa plan
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest tests

@@ -166,7 +166,8 @@ def test_agent_rejects_misfits():
 
 def test_jepa_plan_end_to_end(tmp_path, capsys):
     out = tmp_path / "plan"
-    rc = main(["plan", "episodes=2", "parallel=2", "actor.params.samples=100",
+    rc = main(["plan", "env=two_rooms", "perception=state", "world_model=oracle", "actor=cem",
+               "episodes=2", "parallel=2", "actor.params.samples=100",
                "actor.params.iterations=3", "video_episodes=1", "progress=false",
                f"out={out}", "env.budget=60"])
     assert rc == 0
@@ -179,11 +180,12 @@ def test_jepa_plan_end_to_end(tmp_path, capsys):
 
 
 def test_jepa_plan_bad_actor_settings(capsys, tmp_path):
+    oracle = ["perception=state", "world_model=oracle"]
     assert main(["plan", "actor.params.nonsense=1", f"out={tmp_path}"]) == 2
     assert "nonsense" in capsys.readouterr().err
-    assert main(["plan", "+actor.params.nonsense=1", f"out={tmp_path}"]) == 1
+    assert main(["plan", "actor=cem", "+actor.params.nonsense=1", f"out={tmp_path}"]) == 1
     assert "unknown key(s) ['nonsense'] for cem" in capsys.readouterr().err
-    assert main(["plan", "actor=grad", "env=point_room", f"out={tmp_path}"]) == 1
+    assert main(["plan", "actor=grad", "env=point_room", *oracle, f"out={tmp_path}"]) == 1
     assert "differentiable" in capsys.readouterr().err
     assert main(["plan", "actor=policy", f"out={tmp_path}"]) == 1
     assert "checkpoint" in capsys.readouterr().err

@@ -146,9 +146,6 @@ def test_two_frame_encoder_trains_and_plans(two_rooms_data, tmp_path):
     agent.step({"pixels": frames[1]})
     stacked = torch.as_tensor(np.concatenate(frames, axis=1))
     torch.testing.assert_close(agent.memory.read()["state"][-1], perception.encode(stacked)[0])
-    with pytest.raises(ValueError, match="frames=1"):
-        train(_cfg(two_rooms_data, tmp_path / "f", recipe="frozen", frames=2,
-                   perception_checkpoint=path))
 
 
 def test_two_processes_match_one_on_the_same_global_batch(two_rooms_data, tmp_path):
@@ -194,3 +191,30 @@ def test_mlp_rollout_equals_stepping_and_bf16_copy_stays_close():
     assert fast.dtype == torch.float32
     torch.testing.assert_close(fast, torch.stack(stepped, 1), atol=0.1, rtol=0.05)
     assert next(model.parameters()).dtype == torch.float32  # the original stays fp32
+
+
+def test_vjepa_predictor_starts_the_action_conditioned_one(two_rooms_data, tmp_path):
+    """V-JEPA 2-AC: the pretrained clip encoder reads the frame history, frozen; the
+    action-conditioned transformer starts from the pretraining predictor's weights."""
+    pretrain(PretrainConfig(data=str(two_rooms_data.path), method="vjepa", model="micro",
+                            patch_size=16, frames=2, tubelet=2, batch_size=8, steps=2,
+                            num_workers=0, out=str(tmp_path / "pre"), progress=False,
+                            predictor_dim=32, predictor_depth=1, predictor_heads=2))
+    from worldmodel.jepa.pretrain import model_from_checkpoint
+
+    jepa, _ = model_from_checkpoint(tmp_path / "pre" / "last.pt")
+    ac = ACTransformer.from_jepa_predictor(jepa.predictor, action_dim=2)
+    for key, value in jepa.predictor.blocks.state_dict().items():
+        torch.testing.assert_close(ac.blocks.state_dict()[key], value)
+    torch.testing.assert_close(ac.out.weight, jepa.predictor.head.weight)
+    assert ac.rollout(torch.randn(3, 96), torch.randn(3, 4, 2)).shape == (3, 4, 96)  # micro: 96
+    pre = str(tmp_path / "pre" / "last.pt")
+    with pytest.raises(ValueError, match="frames=2"):
+        train(_cfg(two_rooms_data, tmp_path / "x", recipe="frozen", perception_checkpoint=pre))
+    with pytest.raises(ValueError, match="predictor=transformer"):
+        train(_cfg(two_rooms_data, tmp_path / "y", recipe="frozen", frames=2,
+                   perception_checkpoint=pre, pretrained_predictor=True))
+    train(_cfg(two_rooms_data, tmp_path / "wm", recipe="frozen", predictor="transformer",
+               frames=2, perception_checkpoint=pre, pretrained_predictor=True))
+    net, _ = net_from_checkpoint(tmp_path / "wm" / "last.pt")
+    assert net.encoder.frames == 2 and net.predictor.blocks[0].attn.heads == 2

@@ -32,7 +32,8 @@ class ModuleConfig:
     """A module chosen by name, with an optional checkpoint."""
 
     name: str = "oracle"
-    checkpoint: str | None = None
+    checkpoint: str | None = None  # learned modules: None means the shipped checkpoint
+    bf16: bool = False  # learned world model: plan on a bf16 copy of the predictor
 
 
 @dataclass
@@ -106,7 +107,8 @@ def build_world_model(cfg: ModuleConfig, env) -> Any:
     if cfg.name == "learned":
         from worldmodel.world_model.learned import LearnedWorldModel
 
-        return LearnedWorldModel(_trained(cfg.checkpoint, "world_model", env).predictor)
+        return LearnedWorldModel(_trained(cfg.checkpoint, "world_model", env).predictor,
+                                 bf16=cfg.bf16)
     raise ValueError(f"unknown world model {cfg.name!r}; available: oracle, learned")
 
 

@@ -19,7 +19,7 @@ SHIPPED = {"worldmodel/PointRoom-v0": "point_room.pt", "worldmodel/TwoRooms-v0":
 RECIPES = {
     "point_room.pt": [
         "jepa collect env=point_room episodes=400 seed=0 out=data/point_room preview=0",
-        "jepa train data=data/point_room frames=2 steps=1500 seed=0 out=runs/ship/point_room",
+        "jepa train data=data/point_room frames=2 steps=3000 seed=0 out=runs/ship/point_room",
     ],
     "two_rooms.pt": [
         "jepa collect env=two_rooms episodes=400 seed=0 out=data/two_rooms preview=0",

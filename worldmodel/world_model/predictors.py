@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worldmodel.jepa.vit import Block
+from worldmodel.jepa.vit import Block, Predictor
 
 from .base import StepRollout
 
@@ -72,11 +72,31 @@ class ACTransformer(nn.Module):
         self.time = nn.Parameter(torch.zeros(1, max_frames, dim))
         self.kind = nn.Parameter(torch.zeros(1, 2, dim))  # action / state token type
         self.blocks = nn.ModuleList(Block(dim, heads) for _ in range(depth))
-        self.norm = nn.LayerNorm(dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)  # as the JEPA predictor's, so it can start one
         self.out = nn.Linear(dim, latent_dim)
         nn.init.trunc_normal_(self.time, std=0.02)
         nn.init.trunc_normal_(self.kind, std=0.02)
         self.latent_dim, self.action_dim, self.max_frames = latent_dim, action_dim, max_frames
+
+    @classmethod
+    def from_jepa_predictor(cls, predictor: Predictor, action_dim: int,
+                            max_frames: int = 32) -> ACTransformer:
+        """Start from a JEPA pretraining predictor (the V-JEPA 2-AC recipe): its transformer
+        blocks and final norm carry over, its input embedding becomes the state projection
+        and its head the output; the action projection, token types and frame positions are
+        new. The encoder's width is the latent width."""
+        latent, dim = predictor.embed.in_features, predictor.embed.out_features
+        if predictor.head.out_features != latent:
+            raise ValueError(f"the predictor maps {latent}-d tokens to "
+                             f"{predictor.head.out_features}-d targets; an action-conditioned "
+                             "predictor needs the same width in and out")
+        model = cls(latent, action_dim, dim=dim, depth=len(predictor.blocks),
+                    heads=predictor.blocks[0].attn.heads, max_frames=max_frames)
+        model.state_in.load_state_dict(predictor.embed.state_dict())
+        model.blocks.load_state_dict(predictor.blocks.state_dict())
+        model.norm.load_state_dict(predictor.norm.state_dict())
+        model.out.load_state_dict(predictor.head.state_dict())
+        return model
 
     @staticmethod
     def frame_mask(frames: int, device: torch.device) -> torch.Tensor:

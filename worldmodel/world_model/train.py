@@ -40,6 +40,7 @@ class TrainConfig:
     data: str = "data/two_rooms"
     recipe: str = "end_to_end"  # end_to_end | frozen
     perception_checkpoint: str | None = None  # a `jepa pretrain` checkpoint (frozen recipe)
+    pretrained_predictor: bool = False  # frozen + transformer: start from its JEPA predictor
     predictor: str = "mlp"  # mlp | transformer
     channels: list[int] = field(default_factory=lambda: [8, 16, 16])  # conv encoder widths
     latent_dim: int = 64
@@ -69,17 +70,20 @@ class TrainConfig:
 
 
 class FrozenPooledEncoder(nn.Module):
-    """A pretrained ViT, frozen, average-pooled: frames -> [B, D]."""
+    """A pretrained ViT, frozen, average-pooled: frames [B, 3, H, W] -> [B, D]. A video
+    (V-JEPA) encoder of T-frame clips reads a frame history of T frames [B, T*3, H, W]."""
 
     def __init__(self, vit: nn.Module) -> None:
         super().__init__()
         self.vit = vit.requires_grad_(False).eval()
         self.latent_dim = vit.cfg.dim
         self.image_size = vit.cfg.image_size
-        self.frames = 1
+        self.frames = vit.cfg.frames if vit.cfg.tubelet > 1 else 1
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.frames > 1:  # the stacked history is the clip
+            x = x.reshape(x.shape[0], self.frames, -1, *x.shape[-2:])
         with torch.autocast(x.device.type, dtype=torch.bfloat16):
             return self.vit(x).float().mean(1)
 
@@ -88,12 +92,14 @@ class WorldModelNet(nn.Module):
     """Encoder + predictor (+ inverse-dynamics head): everything `jepa train` learns."""
 
     def __init__(self, cfg: TrainConfig, image_size: int, action_dim: int,
-                 encoder: nn.Module | None = None) -> None:
+                 encoder: nn.Module | None = None, predictor: nn.Module | None = None) -> None:
         super().__init__()
         self.encoder = encoder or ConvEncoder(image_size, tuple(cfg.channels), cfg.latent_dim,
                                               cfg.frames)
         D = self.encoder.latent_dim
-        if cfg.predictor == "mlp":
+        if predictor is not None:
+            self.predictor = predictor
+        elif cfg.predictor == "mlp":
             self.predictor = MLPPredictor(D, action_dim, hidden=cfg.hidden)
         elif cfg.predictor == "transformer":
             self.predictor = ACTransformer(D, action_dim, max_frames=max(32, cfg.horizon + 1))
@@ -152,8 +158,6 @@ def build_net(cfg: TrainConfig, data: EpisodeDataset) -> WorldModelNet:
     if cfg.recipe == "frozen":
         if not cfg.perception_checkpoint:
             raise ValueError("recipe=frozen needs perception_checkpoint=<jepa pretrain last.pt>")
-        if cfg.frames != 1:
-            raise ValueError("the frozen recipe reads one frame; set frames=1")
         from worldmodel.jepa.pretrain import model_from_checkpoint
 
         jepa, ckpt = model_from_checkpoint(cfg.perception_checkpoint)
@@ -162,10 +166,19 @@ def build_net(cfg: TrainConfig, data: EpisodeDataset) -> WorldModelNet:
                 f"the perception checkpoint was trained on {ckpt['image_size']}px frames, "
                 f"the dataset has {data.meta.image_size}px; pretrain on matching frames"
             )
-        if jepa.cfg.encoder.tubelet > 1:
-            raise CheckpointError("the frozen recipe needs an image (I-JEPA) encoder")
-
         encoder = FrozenPooledEncoder(jepa.encoder)
+        if cfg.frames != encoder.frames:
+            raise ValueError(f"this encoder reads {encoder.frames}-frame inputs (its clip "
+                             f"length); set frames={encoder.frames}")
+        if cfg.pretrained_predictor:
+            if cfg.predictor != "transformer":
+                raise ValueError("pretrained_predictor=true needs predictor=transformer")
+            predictor = ACTransformer.from_jepa_predictor(
+                jepa.predictor, data.meta.action_dim, max_frames=max(32, cfg.horizon + 1))
+            return WorldModelNet(cfg, data.meta.image_size, data.meta.action_dim, encoder,
+                                 predictor)
+    elif cfg.pretrained_predictor:
+        raise ValueError("pretrained_predictor=true needs recipe=frozen (a pretrained run)")
     return WorldModelNet(cfg, data.meta.image_size, data.meta.action_dim, encoder)
 
 
@@ -175,7 +188,7 @@ def net_from_checkpoint(path: str | Path) -> tuple[WorldModelNet, dict]:
     if "train_config" not in ckpt:
         raise CheckpointError(f"{path} is not a `jepa train` checkpoint")
     cfg = TrainConfig(**ckpt["train_config"])
-    encoder = None
+    encoder = predictor = None
     if cfg.recipe == "frozen":  # rebuild the ViT; its weights are in ckpt["model"]
         from worldmodel.jepa.pretrain import PretrainConfig, jepa_config
         from worldmodel.jepa.vit import VisionTransformer
@@ -183,7 +196,12 @@ def net_from_checkpoint(path: str | Path) -> tuple[WorldModelNet, dict]:
         pretrain_cfg = PretrainConfig(**ckpt["perception_config"])
         vit = VisionTransformer(jepa_config(pretrain_cfg, ckpt["image_size"]).encoder)
         encoder = FrozenPooledEncoder(vit)
-    net = WorldModelNet(cfg, ckpt["image_size"], ckpt["action_dim"], encoder)
+        if cfg.pretrained_predictor:  # shaped like the JEPA predictor it started from
+            predictor = ACTransformer(
+                encoder.latent_dim, ckpt["action_dim"], dim=pretrain_cfg.predictor_dim,
+                depth=pretrain_cfg.predictor_depth, heads=pretrain_cfg.predictor_heads,
+                max_frames=max(32, cfg.horizon + 1))
+    net = WorldModelNet(cfg, ckpt["image_size"], ckpt["action_dim"], encoder, predictor)
     load_matching(net, ckpt["model"], f"checkpoint {path}")
     return net.eval(), ckpt
 
