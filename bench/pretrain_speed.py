@@ -6,7 +6,9 @@ Configuration of the issue: ViT dim 192, depth 6, 3 heads, patch 8, 64x64 images
 predictor width 96, depth 4; 4 target blocks. The supervised step is the same encoder, all
 64 tokens, average pool, a linear head and cross-entropy, with the same optimiser. Steps
 alternate (JEPA, supervised, JEPA, ...) so machine noise hits both alike; the ratio is the
-figure that travels between machines.
+figure that travels between machines. Masks are drawn afresh every step, either with shapes
+drawn per step (the paper's sampler) or with fixed shapes (`fixed_mask_shapes`, the
+default of `jepa pretrain`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from worldmodel.jepa.pretrain import param_groups
 from worldmodel.jepa.vit import VisionTransformer, ViTConfig
 
 
-def make_steps(bf16: bool, batch: int = 64):
+def make_steps(bf16: bool, batch: int = 64, fixed_shapes: bool = True):
     torch.manual_seed(0)
     enc_cfg = ViTConfig(image_size=64, patch_size=8, dim=192, depth=6, heads=3)
     jepa = JEPA(JEPAConfig(encoder=enc_cfg, predictor_dim=96, predictor_depth=4))
@@ -33,7 +35,7 @@ def make_steps(bf16: bool, batch: int = 64):
     sup_opt = torch.optim.AdamW(list(encoder.parameters()) + list(head.parameters()), lr=1e-4)
     x = torch.randint(0, 255, (batch, 3, 64, 64), dtype=torch.uint8)
     y = torch.randint(0, 10, (batch,))
-    masks = MultiBlockMasks(grid=enc_cfg.grid)
+    masks = MultiBlockMasks(grid=enc_cfg.grid, fixed_shapes=fixed_shapes)
     state = {"step": 0}
 
     def jepa_step():
@@ -56,8 +58,9 @@ def make_steps(bf16: bool, batch: int = 64):
     return jepa_step, supervised_step
 
 
-def measure(bf16: bool, steps: int, repeats: int, batch: int = 64) -> dict:
-    jepa_step, supervised_step = make_steps(bf16, batch)
+def measure(bf16: bool, steps: int, repeats: int, batch: int = 64,
+            fixed_shapes: bool = True) -> dict:
+    jepa_step, supervised_step = make_steps(bf16, batch, fixed_shapes)
     for f in (jepa_step, supervised_step):
         f()
     times = {"ijepa": [], "supervised": []}
@@ -69,6 +72,7 @@ def measure(bf16: bool, steps: int, repeats: int, batch: int = 64) -> dict:
             times[name].append((time.perf_counter() - start) / steps)
     best = {k: min(v) for k, v in times.items()}
     return {"precision": "bf16" if bf16 else "fp32",
+            "masks": "fixed shapes" if fixed_shapes else "shapes drawn per step",
             "ijepa_images_per_s": round(batch / best["ijepa"], 1),
             "supervised_images_per_s": round(batch / best["supervised"], 1),
             "ijepa_over_supervised_time": round(best["ijepa"] / best["supervised"], 3)}
@@ -79,7 +83,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    rows = [measure(bf16, args.steps, args.repeats) for bf16 in (False, True)]
+    rows = [measure(bf16, args.steps, args.repeats, fixed_shapes=fixed)
+            for fixed in (False, True) for bf16 in (False, True)]
     for r in rows:
         print(json.dumps(r))
 

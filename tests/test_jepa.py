@@ -37,6 +37,22 @@ def test_multiblock_masks_shapes_and_disjointness():
     assert torch.equal(ctx, again)  # seeded by the step
 
 
+def test_fixed_shape_masks_keep_shapes_and_move_blocks():
+    masks = MultiBlockMasks(grid=(8, 8), fixed_shapes=True)
+    shapes, places = set(), set()
+    for step in range(30):
+        ctx, tgt = masks.sample(16, step)
+        shapes.add((tuple(ctx.shape), tuple(tgt.shape)))
+        places.add(tuple(tgt[0, 0].tolist()))
+        for c, t in zip(ctx, tgt, strict=True):
+            assert not set(c.tolist()) & set(t.flatten().tolist())
+            assert len(set(c.tolist())) == len(c)
+    assert len(shapes) == 1  # one shape for every step: the kernels are planned once
+    assert len(places) > 5  # while the blocks still move
+    (ctx_shape, tgt_shape), = shapes
+    assert ctx_shape[1] % 4 == 0 and ctx_shape[1] >= 4 and tgt_shape[1:] == (4, 9)
+
+
 def test_tube_masks_span_the_whole_clip():
     ctx, tgt = TubeMasks(grid=(2, 4, 4)).sample(8, step=0)
     assert tgt.shape[:2] == (8, 1)

@@ -50,7 +50,14 @@ def _trim(indices: list[torch.Tensor], gen: torch.Generator, multiple: int = 1) 
 @dataclass
 class MultiBlockMasks:
     """I-JEPA: ``targets`` blocks (scale, aspect) and one context block with the targets
-    removed. Returns context_idx [B, K] and target_idx [B, targets, M]."""
+    removed. Returns context_idx [B, K] and target_idx [B, targets, M].
+
+    ``fixed_shapes``: every step uses the block sizes at the middle of the scale and
+    aspect ranges, and K is the fewest context tokens any sample can have (the context
+    block minus disjoint targets), so tensor shapes never change between steps. Blocks
+    still move, and each sample keeps a random K of its context tokens. On a CPU this
+    spares oneDNN from re-planning its kernels for each new shape.
+    """
 
     grid: tuple[int, int] = (8, 8)
     targets: int = 4
@@ -58,12 +65,22 @@ class MultiBlockMasks:
     target_aspect: tuple[float, float] = (0.75, 1.5)
     context_scale: tuple[float, float] = (0.85, 1.0)
     min_context: int = 4
+    fixed_shapes: bool = False
     seed: int = 0
+
+    @staticmethod
+    def _middle(scale: tuple[float, float], aspect: tuple[float, float]
+                ) -> tuple[tuple[float, float], tuple[float, float]]:
+        return (sum(scale) / 2,) * 2, (math.sqrt(aspect[0] * aspect[1]),) * 2
 
     def sample(self, batch: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
-        t_size = _block_size(gen, self.grid, self.target_scale, self.target_aspect)
-        c_size = _block_size(gen, self.grid, self.context_scale, (1.0, 1.0))
+        t_range = (self.target_scale, self.target_aspect)
+        c_range = (self.context_scale, (1.0, 1.0))
+        if self.fixed_shapes:
+            t_range, c_range = self._middle(*t_range), self._middle(*c_range)
+        t_size = _block_size(gen, self.grid, *t_range)
+        c_size = _block_size(gen, self.grid, *c_range)
         contexts, targets = [], []
         for _ in range(batch):
             for _attempt in range(20):
@@ -76,6 +93,11 @@ class MultiBlockMasks:
                 context = ~union
             contexts.append(context.flatten().nonzero().squeeze(1))
             targets.append(torch.stack([b.flatten().nonzero().squeeze(1) for b in blocks]))
+        if self.fixed_shapes:
+            fewest = c_size[0] * c_size[1] - self.targets * t_size[0] * t_size[1]
+            k = max(self.min_context, fewest // 4 * 4)
+            contexts = [c[torch.randperm(len(c), generator=gen)[:k]].sort().values
+                        if len(c) >= k else c for c in contexts]
         return _trim(contexts, gen, multiple=4), torch.stack(targets)
 
 

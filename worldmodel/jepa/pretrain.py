@@ -43,6 +43,7 @@ class PretrainConfig:
     patch_size: int = 8
     frames: int = 4  # clip length (vjepa)
     tubelet: int = 2  # frames per token (vjepa)
+    fixed_mask_shapes: bool = True  # ijepa: mid-range block sizes, fixed context count (fast)
     predictor_dim: int = 96
     predictor_depth: int = 4
     predictor_heads: int = 3
@@ -165,7 +166,8 @@ class Pretrainer:
             masks = TubeMasks(grid=enc.grid, seed=cfg.seed)
         else:
             dataset = Frames(self.data)
-            masks = MultiBlockMasks(grid=enc.grid, seed=cfg.seed)
+            masks = MultiBlockMasks(grid=enc.grid, fixed_shapes=cfg.fixed_mask_shapes,
+                                    seed=cfg.seed)
         sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.steps, self.step,
                                    self.procs.rank, self.procs.world, cfg.seed)
         return torch.utils.data.DataLoader(
