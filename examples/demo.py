@@ -1,8 +1,9 @@
-"""The main job on this machine: collect small datasets, then plan with the six-module agent.
+"""A tour: collect small datasets, then plan with the six-module agent on the simulator.
 
-Run by `make demo`. Each environment gets a few noisy-expert episodes and a preview video
-(observation beside goal) under runs/demo/; then the agent plans with iCEM on the Two
-Rooms simulator (the oracle world model) and writes its results, video and plots.
+`make demo` runs `jepa plan` on the shipped checkpoint; this is the longer tour, run by
+`python examples/demo.py`. Each environment gets a few noisy-expert episodes and a preview
+video (observation beside goal) under runs/demo/; then the agent plans with iCEM on the
+Two Rooms simulator (the oracle world model) and writes its results, video and plots.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def run() -> None:
         rc = main(["collect", f"env={env}", "episodes=8", f"out={OUT / env}", "preview=4"])
         if rc:
             raise SystemExit(rc)
-    rc = main(["plan", "actor=icem", "episodes=10", f"out={OUT / 'plan_two_rooms'}"])
+    rc = main(["plan", "env=two_rooms", "perception=state", "world_model=oracle", "actor=icem",
+               "episodes=10", f"out={OUT / 'plan_two_rooms'}"])
     if rc:
         raise SystemExit(rc)
     print(json.dumps({"videos": sorted(str(p) for p in OUT.glob("*/*.mp4"))}, indent=2))
