@@ -44,14 +44,15 @@ class MLPPredictor(StepRollout, nn.Module):
         """
         first, D = self.net[0], self.latent_dim
         w_state = first.weight[:, :D]
-        pushed = F.linear(actions, first.weight[:, D:], first.bias)  # [B, H, hidden]
+        # Time-major, so each step's slice is contiguous.
+        pushed = F.linear(actions.transpose(0, 1), first.weight[:, D:], first.bias)  # [H, B, hid]
         rest = self.net[1:]
-        states = []
+        states = state.new_empty(actions.shape[1], *state.shape)
         for t in range(actions.shape[1]):
-            h = torch.addmm(pushed[:, t], self.norm(state), w_state.T)
+            h = torch.addmm(pushed[t], self.norm(state), w_state.T)
             state = state + rest(h)
-            states.append(state)
-        return torch.stack(states, dim=1)
+            states[t] = state
+        return states.transpose(0, 1)
 
     def forward(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return self.rollout(state, actions)
