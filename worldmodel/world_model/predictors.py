@@ -43,13 +43,14 @@ class MLPPredictor(StepRollout, nn.Module):
         block (no concatenation). Planning spends nearly all its time here.
         """
         first, D = self.net[0], self.latent_dim
-        w_state = first.weight[:, :D]
+        w_state = first.weight[:, :D].T.contiguous()  # once, not a strided copy per step
         # Time-major, so each step's slice is contiguous.
-        pushed = F.linear(actions.transpose(0, 1), first.weight[:, D:], first.bias)  # [H, B, hid]
+        pushed = F.linear(actions.transpose(0, 1).contiguous(), first.weight[:, D:],
+                          first.bias)  # [H, B, hidden]
         rest = self.net[1:]
         states = state.new_empty(actions.shape[1], *state.shape)
         for t in range(actions.shape[1]):
-            h = torch.addmm(pushed[t], self.norm(state), w_state.T)
+            h = torch.addmm(pushed[t], self.norm(state), w_state)
             state = state + rest(h)
             states[t] = state
         return states.transpose(0, 1)
