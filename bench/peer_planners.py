@@ -9,8 +9,9 @@ same model weights, the same start and goal latents and the same budget; calls a
 between planners so machine noise hits all of them alike. The cost reached is the true
 (fp32) cost of the first-step-executing plan each one returns.
 
-Also: the time each of this project's planners needs to reach a given cost (the best cost
-the fp32 CEM reaches at the full budget), from a cold start and warm-started.
+Also: the time each of this project's planners needs to reach a given cost (within 2% of
+what the fp32 CEM reaches at the full budget), from a cold start and warm-started with the
+shifted plan of the previous call, as in receding-horizon control.
 
 TorchRL needs tensordict < 0.15; run this in a venv of its own:
     python -m venv /tmp/peer && /tmp/peer/bin/pip install torch==2.13.0 \
@@ -211,7 +212,8 @@ def main() -> None:
             costs[name].append(true_cost(model, z0, goal, actions))
     rows = [{"planner": k, "ms_per_plan": round(1000 * statistics.median(times[k]), 1),
              "median_cost": round(statistics.median(costs[k]), 2)} for k in planners]
-    target = statistics.median(costs["worldmodel CEM (fp32)"])
+    # Within 2% of what plain CEM reaches at the full budget.
+    target = 1.02 * statistics.median(costs["worldmodel CEM (fp32)"])
     warm = project_planner("cem", model, z0, goal, bf16=True)()
     warm = torch.cat([warm[1:], warm[-1:]])  # a receding-horizon shift of the last plan
     reach = [time_to_cost(n, model, z0, goal, target, w) for n in ("cem", "icem")

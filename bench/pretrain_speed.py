@@ -7,8 +7,8 @@ predictor width 96, depth 4; 4 target blocks. The supervised step is the same en
 64 tokens, average pool, a linear head and cross-entropy, with the same optimiser. Steps
 alternate (JEPA, supervised, JEPA, ...) so machine noise hits both alike; the ratio is the
 figure that travels between machines. Masks are drawn afresh every step, either with shapes
-drawn per step (the paper's sampler) or with fixed shapes (`fixed_mask_shapes`, the
-default of `jepa pretrain`).
+drawn per step (the paper's sampler, the default) or with fixed shapes
+(`jepa pretrain fixed_mask_shapes=true`).
 """
 
 from __future__ import annotations

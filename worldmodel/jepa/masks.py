@@ -52,11 +52,13 @@ class MultiBlockMasks:
     """I-JEPA: ``targets`` blocks (scale, aspect) and one context block with the targets
     removed. Returns context_idx [B, K] and target_idx [B, targets, M].
 
-    ``fixed_shapes``: every step uses the block sizes at the middle of the scale and
-    aspect ranges, and K is the fewest context tokens any sample can have (the context
-    block minus disjoint targets), so tensor shapes never change between steps. Blocks
-    still move, and each sample keeps a random K of its context tokens. On a CPU this
-    spares oneDNN from re-planning its kernels for each new shape.
+    ``fixed_shapes``: every step uses the largest target blocks of the scale range (mid
+    aspect) and a context block of mid scale, and K is the fewest context tokens any sample
+    can then have (the context block minus disjoint targets), so tensor shapes never change
+    between steps. On an 8x8 grid that is K = 16 context and 4 x 12 target tokens, where
+    the paper's sampler mostly gives 16-20 and 4 x 12. Blocks still move, and each sample
+    keeps a random K of its context tokens. On a CPU this spares oneDNN from re-planning
+    its kernels for each new shape.
     """
 
     grid: tuple[int, int] = (8, 8)
@@ -78,7 +80,9 @@ class MultiBlockMasks:
         t_range = (self.target_scale, self.target_aspect)
         c_range = (self.context_scale, (1.0, 1.0))
         if self.fixed_shapes:
-            t_range, c_range = self._middle(*t_range), self._middle(*c_range)
+            top = self.target_scale[1]
+            t_range = self._middle((top, top), self.target_aspect)
+            c_range = self._middle(*c_range)
         t_size = _block_size(gen, self.grid, *t_range)
         c_size = _block_size(gen, self.grid, *c_range)
         contexts, targets = [], []

@@ -43,7 +43,7 @@ class PretrainConfig:
     patch_size: int = 8
     frames: int = 4  # clip length (vjepa)
     tubelet: int = 2  # frames per token (vjepa)
-    fixed_mask_shapes: bool = True  # ijepa: mid-range block sizes, fixed context count (fast)
+    fixed_mask_shapes: bool = False  # ijepa: one mask shape for every step (blocks still move)
     predictor_dim: int = 96
     predictor_depth: int = 4
     predictor_heads: int = 3
