@@ -1,5 +1,5 @@
-"""Run every benchmark script in turn (`make bench`); figures go to docs/benchmarks.md by hand,
-each with its command, machine and date."""
+"""Run every benchmark script in turn (`make bench`, about 30 minutes on 2 cores); figures go
+to docs/benchmarks.md by hand, each with its command, machine and date."""
 
 from __future__ import annotations
 
@@ -8,7 +8,17 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SCRIPTS = ["collect_speed.py", "pretrain_speed.py", "rollout_speed.py", "mode1_vs_mode2.py"]
+SCRIPTS = [
+    "collect_speed.py",  # frames/s per environment
+    "pretrain_speed.py",  # I-JEPA step against a plain supervised step
+    "probe_per_minute.py",  # probe R^2 per CPU-minute: I-JEPA, MAE, random
+    "rollout_speed.py",  # candidate-steps/s per predictor
+    "peer_planners.py",  # against TorchRL's CEMPlanner / MPPIPlanner (when installed)
+    "planner_scaling.py",  # time per plan against candidates and horizon
+    "plan_shipped.py",  # success from pixels on the shipped checkpoints, over seeds
+    "mode1_vs_mode2.py",  # the distilled policy against planning
+    "ddp_throughput.py",  # 1 against 2 torchrun processes
+]
 
 
 def main() -> None:
