@@ -11,16 +11,17 @@ agent's position on held-out episodes). Collects its own data.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
-import time
 from pathlib import Path
 
 from worldmodel.cli import main as jepa
 
 
 def stage(args: list[str]) -> None:
-    if jepa([*args, "progress=false"]):
+    quiet = [] if args[0] == "probe" else ["progress=false"]  # probe has no progress bar
+    if jepa([*args, *quiet]):
         raise SystemExit(f"jepa {' '.join(args)} failed")
 
 
@@ -43,11 +44,12 @@ def main() -> None:
              **probe("random", data, args.out / "probe-random")}]
     for method in ("ijepa", "mae"):
         run = args.out / method
-        start = time.perf_counter()
         if not (run / "last.pt").exists():
             stage(["pretrain", f"data={data}", f"method={method}", "model=tiny",
+                   "frames=1", "tubelet=1",  # images, as I-JEPA (mae's default is video)
                    f"max_minutes={args.minutes}", f"out={run}"])
-        minutes = (time.perf_counter() - start) / 60
+        with (run / "log.csv").open() as f:  # training minutes, as the run logged them
+            minutes = float(list(csv.DictReader(f))[-1]["seconds"]) / 60
         rows.append({"encoder": f"{method} ViT-tiny", "minutes": round(minutes, 2),
                      **probe(str(run / "last.pt"), data, args.out / f"probe-{method}")})
     for row in rows:
