@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -218,3 +220,29 @@ def test_vjepa_predictor_starts_the_action_conditioned_one(two_rooms_data, tmp_p
                frames=2, perception_checkpoint=pre, pretrained_predictor=True))
     net, _ = net_from_checkpoint(tmp_path / "wm" / "last.pt")
     assert net.encoder.frames == 2 and net.predictor.blocks[0].attn.heads == 2
+
+
+def test_latent_variable_z(two_rooms_data, tmp_path):
+    torch.manual_seed(0)
+    model = MLPPredictor(8, 2, hidden=16, depth=1, z_dim=2)
+    state, actions, z = torch.randn(4, 8), torch.randn(4, 3, 2), torch.randn(4, 3, 2)
+    torch.testing.assert_close(model.rollout(state, actions),
+                               model.rollout(state, actions, torch.zeros(4, 3, 2)))
+    assert not torch.allclose(model.rollout(state, actions, z), model.rollout(state, actions))
+    torch.testing.assert_close(model.rollout(state, actions, z)[:, 0],
+                               model.step(state, actions[:, 0], z[:, 0]))
+    with pytest.raises(ValueError, match="z_dim=0"):
+        MLPPredictor(8, 2).step(state, actions[:, 0], z[:, 0])
+    summary = train(_cfg(two_rooms_data, tmp_path / "wm", z_dim=2, steps=2, log_every=1))
+    assert summary["steps"] == 2
+    logged = [json.loads(line) for line in (tmp_path / "wm" / "log.jsonl").open()]
+    assert "latent_z" in logged[-1]  # the penalty on z's size is part of the loss
+    net, _ = net_from_checkpoint(tmp_path / "wm" / "last.pt")
+    assert net.predictor.z_dim == 2
+    mean = LearnedWorldModel(net.predictor)
+    sampled = LearnedWorldModel(net.predictor, z_std=1.0)
+    s, a = torch.randn(5, 16), torch.randn(5, 4, 2)
+    torch.testing.assert_close(mean.rollout(s, a), mean.rollout(s, a))  # z = 0: deterministic
+    assert not torch.allclose(sampled.rollout(s, a), sampled.rollout(s, a))
+    with pytest.raises(ValueError, match="predictor=mlp"):
+        train(_cfg(two_rooms_data, tmp_path / "t", z_dim=2, predictor="transformer"))

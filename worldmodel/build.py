@@ -34,6 +34,7 @@ class ModuleConfig:
     name: str = "oracle"
     checkpoint: str | None = None  # learned modules: None means the shipped checkpoint
     bf16: bool = False  # learned world model: plan on a bf16 copy of the predictor
+    z_std: float = 0.0  # learned world model with a latent z: 0 plans the mean future
 
 
 @dataclass
@@ -108,7 +109,7 @@ def build_world_model(cfg: ModuleConfig, env) -> Any:
         from worldmodel.world_model.learned import LearnedWorldModel
 
         return LearnedWorldModel(_trained(cfg.checkpoint, "world_model", env).predictor,
-                                 bf16=cfg.bf16)
+                                 bf16=cfg.bf16, z_std=cfg.z_std)
     raise ValueError(f"unknown world model {cfg.name!r}; available: oracle, learned")
 
 

@@ -17,9 +17,13 @@ class LearnedWorldModel:
 
     differentiable = True
 
-    def __init__(self, predictor: torch.nn.Module, bf16: bool = False) -> None:
+    def __init__(self, predictor: torch.nn.Module, bf16: bool = False,
+                 z_std: float = 0.0) -> None:
         self.predictor = predictor.eval().requires_grad_(False)
         self.bf16 = bf16
+        # A predictor with a latent variable: z = 0 (the mean future) or, with z_std > 0,
+        # a sample z ~ N(0, z_std^2) per candidate and step: each candidate meets a future.
+        self.z_std = z_std
         self.dtype = torch.bfloat16 if bf16 else torch.float32
         self._net = copy.deepcopy(self.predictor).to(self.dtype) if bf16 else self.predictor
         self.action_dim = predictor.action_dim
@@ -33,4 +37,9 @@ class LearnedWorldModel:
         if actions.shape[-1] != self.action_dim:
             raise ValueError(f"the world model takes {self.action_dim}-d actions, got "
                              f"{actions.shape[-1]}-d")
+        z_dim = getattr(self._net, "z_dim", 0)
+        if self.z_std > 0 and z_dim:
+            z = self.z_std * torch.randn(*actions.shape[:-1], z_dim, device=actions.device)
+            return self._net.rollout(state.to(self.dtype), actions.to(self.dtype),
+                                     z.to(self.dtype)).float()
         return self._net.rollout(state.to(self.dtype), actions.to(self.dtype)).float()

@@ -18,25 +18,43 @@ from .base import StepRollout
 
 
 class MLPPredictor(StepRollout, nn.Module):
-    """z_{t+1} = z_t + MLP([z_t, a_t]) with layer-normed input."""
+    """s_{t+1} = s_t + MLP([LN(s_t), a_t, z_t]).
+
+    ``z_dim`` > 0 adds a latent variable z (LeCun's regularised latent): low-dimensional,
+    inferred from (s_t, s_{t+1}) during training under a penalty on its size, so it carries
+    only what the action cannot explain. Left out (None) it is 0: the mean future.
+    """
 
     def __init__(self, latent_dim: int, action_dim: int, hidden: int = 256,
-                 depth: int = 2) -> None:
+                 depth: int = 2, z_dim: int = 0) -> None:
         super().__init__()
-        layers, d = [], latent_dim + action_dim
+        layers, d = [], latent_dim + action_dim + z_dim
         for _ in range(depth):
             layers += [nn.Linear(d, hidden), nn.GELU()]
             d = hidden
         self.net = nn.Sequential(*layers, nn.Linear(d, latent_dim))
         self.norm = nn.LayerNorm(latent_dim)
-        self.latent_dim, self.action_dim = latent_dim, action_dim
+        self.latent_dim, self.action_dim, self.z_dim = latent_dim, action_dim, z_dim
 
-    def step(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """state [B, D], action [B, A] -> [B, D]."""
-        return state + self.net(torch.cat([self.norm(state), action], dim=-1))
+    def _with_z(self, actions: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        if not self.z_dim:
+            if z is not None:
+                raise ValueError("this predictor has no latent variable (z_dim=0)")
+            return actions
+        if z is None:
+            z = actions.new_zeros(*actions.shape[:-1], self.z_dim)
+        return torch.cat([actions, z.to(actions.dtype)], dim=-1)
 
-    def rollout(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """state [B, D], actions [B, H, A] -> states [B, H, D], as ``step`` H times.
+    def step(self, state: torch.Tensor, action: torch.Tensor,
+             z: torch.Tensor | None = None) -> torch.Tensor:
+        """state [B, D], action [B, A], z [B, Z] or None -> [B, D]."""
+        inputs = torch.cat([self.norm(state), self._with_z(action, z)], dim=-1)
+        return state + self.net(inputs)
+
+    def rollout(self, state: torch.Tensor, actions: torch.Tensor,
+                z: torch.Tensor | None = None) -> torch.Tensor:
+        """state [B, D], actions [B, H, A], z [B, H, Z] or None -> states [B, H, D], as
+        ``step`` H times.
 
         The first layer splits as W [LN(z), a] = W_z LN(z) + W_a a: the action part of every
         step is one matmul before the loop, and each step multiplies an aligned [B, D]
@@ -45,8 +63,8 @@ class MLPPredictor(StepRollout, nn.Module):
         first, D = self.net[0], self.latent_dim
         w_state = first.weight[:, :D].T.contiguous()  # once, not a strided copy per step
         # Time-major, so each step's slice is contiguous.
-        pushed = F.linear(actions.transpose(0, 1).contiguous(), first.weight[:, D:],
-                          first.bias)  # [H, B, hidden]
+        pushed = F.linear(self._with_z(actions, z).transpose(0, 1).contiguous(),
+                          first.weight[:, D:], first.bias)  # [H, B, hidden]
         rest = self.net[1:]
         states = state.new_empty(actions.shape[1], *state.shape)
         for t in range(actions.shape[1]):

@@ -45,6 +45,8 @@ class TrainConfig:
     channels: list[int] = field(default_factory=lambda: [8, 16, 16])  # conv encoder widths
     latent_dim: int = 64
     frames: int = 1  # frame history the encoder reads (2 makes velocity observable)
+    z_dim: int = 0  # latent variable of the MLP predictor (0: deterministic)
+    z_weight: float = 0.1  # penalty on the inferred latent's size
     hidden: int = 512
     horizon: int = 8  # steps of multi-step prediction per sample
     batch_size: int = 64
@@ -100,12 +102,18 @@ class WorldModelNet(nn.Module):
         if predictor is not None:
             self.predictor = predictor
         elif cfg.predictor == "mlp":
-            self.predictor = MLPPredictor(D, action_dim, hidden=cfg.hidden)
+            self.predictor = MLPPredictor(D, action_dim, hidden=cfg.hidden, z_dim=cfg.z_dim)
         elif cfg.predictor == "transformer":
             self.predictor = ACTransformer(D, action_dim, max_frames=max(32, cfg.horizon + 1))
         else:
             raise ValueError(f"predictor must be mlp or transformer, got {cfg.predictor!r}")
         self.inverse = nn.Sequential(nn.Linear(2 * D, 256), nn.GELU(), nn.Linear(256, action_dim))
+        if cfg.z_dim:
+            if not isinstance(self.predictor, MLPPredictor):
+                raise ValueError("z_dim > 0 needs predictor=mlp")
+            # Infers z_t from (s_t, s_{t+1}): what the action does not explain.
+            self.posterior = nn.Sequential(nn.Linear(2 * D, 128), nn.GELU(),
+                                           nn.Linear(128, cfg.z_dim))
         self.cfg = cfg
 
     def encode(self, pixels: torch.Tensor, pad: bool = False) -> torch.Tensor:
@@ -124,14 +132,21 @@ class WorldModelNet(nn.Module):
         z = self.encode(torch.cat([pixels[:, None], next_pixels], dim=1))  # [B, H+1, D]
         actions = actions[:, self.encoder.frames - 1:]
         parts: dict[str, torch.Tensor] = {}
-        rollout = self.predictor.rollout(z[:, 0], actions)
+        latent = None
+        if cfg.z_dim:
+            latent = self.posterior(torch.cat([z[:, :-1], z[:, 1:]], dim=-1))  # [B, H, Z]
+            parts["latent_z"] = cfg.z_weight * latent.pow(2).mean()
+            rollout = self.predictor.rollout(z[:, 0], actions, latent)
+        else:
+            rollout = self.predictor.rollout(z[:, 0], actions)
         if cfg.recipe == "frozen":
             parts["rollout"] = (rollout - z[:, 1:]).abs().mean()
             if isinstance(self.predictor, ACTransformer):
                 teacher = self.predictor(z[:, :-1], actions)
             else:
-                teacher = self.predictor.step(z[:, :-1].flatten(0, 1),
-                                              actions.flatten(0, 1)).reshape_as(z[:, 1:])
+                teacher = self.predictor.step(
+                    z[:, :-1].flatten(0, 1), actions.flatten(0, 1),
+                    None if latent is None else latent.flatten(0, 1)).reshape_as(z[:, 1:])
             parts["teacher"] = cfg.teacher_weight * (teacher - z[:, 1:]).abs().mean()
         else:
             parts["prediction"] = F.mse_loss(rollout, z[:, 1:])
