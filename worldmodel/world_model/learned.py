@@ -37,9 +37,9 @@ class LearnedWorldModel:
         if actions.shape[-1] != self.action_dim:
             raise ValueError(f"the world model takes {self.action_dim}-d actions, got "
                              f"{actions.shape[-1]}-d")
+        inputs = [state.to(self.dtype), actions.to(self.dtype)]
         z_dim = getattr(self._net, "z_dim", 0)
         if self.z_std > 0 and z_dim:
             z = self.z_std * torch.randn(*actions.shape[:-1], z_dim, device=actions.device)
-            return self._net.rollout(state.to(self.dtype), actions.to(self.dtype),
-                                     z.to(self.dtype)).float()
-        return self._net.rollout(state.to(self.dtype), actions.to(self.dtype)).float()
+            inputs.append(z.to(self.dtype))
+        return self._net.rollout(*inputs).float()

@@ -70,6 +70,11 @@ class TrainConfig:
     device: str = "auto"
     progress: bool = True
 
+    @property
+    def max_frames(self) -> int:
+        """Frames the transformer predictor's time embedding covers (a training window)."""
+        return max(32, self.horizon + 1)
+
 
 class FrozenPooledEncoder(nn.Module):
     """A pretrained ViT, frozen, average-pooled: frames [B, 3, H, W] -> [B, D]. A video
@@ -104,7 +109,7 @@ class WorldModelNet(nn.Module):
         elif cfg.predictor == "mlp":
             self.predictor = MLPPredictor(D, action_dim, hidden=cfg.hidden, z_dim=cfg.z_dim)
         elif cfg.predictor == "transformer":
-            self.predictor = ACTransformer(D, action_dim, max_frames=max(32, cfg.horizon + 1))
+            self.predictor = ACTransformer(D, action_dim, max_frames=cfg.max_frames)
         else:
             raise ValueError(f"predictor must be mlp or transformer, got {cfg.predictor!r}")
         self.inverse = nn.Sequential(nn.Linear(2 * D, 256), nn.GELU(), nn.Linear(256, action_dim))
@@ -189,7 +194,7 @@ def build_net(cfg: TrainConfig, data: EpisodeDataset) -> WorldModelNet:
             if cfg.predictor != "transformer":
                 raise ValueError("pretrained_predictor=true needs predictor=transformer")
             predictor = ACTransformer.from_jepa_predictor(
-                jepa.predictor, data.meta.action_dim, max_frames=max(32, cfg.horizon + 1))
+                jepa.predictor, data.meta.action_dim, max_frames=cfg.max_frames)
             return WorldModelNet(cfg, data.meta.image_size, data.meta.action_dim, encoder,
                                  predictor)
     elif cfg.pretrained_predictor:
@@ -215,7 +220,7 @@ def net_from_checkpoint(path: str | Path) -> tuple[WorldModelNet, dict]:
             predictor = ACTransformer(
                 encoder.latent_dim, ckpt["action_dim"], dim=pretrain_cfg.predictor_dim,
                 depth=pretrain_cfg.predictor_depth, heads=pretrain_cfg.predictor_heads,
-                max_frames=max(32, cfg.horizon + 1))
+                max_frames=cfg.max_frames)
     net = WorldModelNet(cfg, ckpt["image_size"], ckpt["action_dim"], encoder, predictor)
     load_matching(net, ckpt["model"], f"checkpoint {path}")
     return net.eval(), ckpt
