@@ -1,11 +1,15 @@
 """Probe R^2 per CPU-minute: I-JEPA against pixel reconstruction (MAE) and a random encoder.
 
-    python bench/probe_per_minute.py [--minutes 3]
+    python bench/probe_per_minute.py [--minutes 3] [--env point_room] [--video]
 
 The papers' central claim, checked here at equal compute: the same ViT-tiny pretrained for
 the same wall-clock minutes on the same Two Rooms frames by predicting representations
 (I-JEPA, EMA target) or pixels (MAE), then frozen and probed (linear and MLP R^2 of the
 agent's position on held-out episodes). Collects its own data.
+
+Each method's step count is set so that its learning-rate schedule ends when the minutes
+do: a 30-step run measures its images/s first (a run cut short by the clock would stop
+with its learning rate still high).
 """
 
 from __future__ import annotations
@@ -25,33 +29,50 @@ def stage(args: list[str]) -> None:
         raise SystemExit(f"jepa {' '.join(args)} failed")
 
 
-def probe(checkpoint: str, data: Path, out: Path) -> dict:
+def probe(checkpoint: str, data: Path, out: Path, shape: list[str]) -> dict:
     stage(["probe", f"checkpoint={checkpoint}", f"data={data}", "max_frames=4000",
-           "mlp_steps=500", "state_dims=[0,1]", f"out={out}"])
+           "mlp_steps=500", "state_dims=[0,1]", f"out={out}", *shape])
     return json.loads((out / "probe.json").read_text())
+
+
+def steps_for(common: list[str], minutes: float, out: Path) -> int:
+    """Steps that fill ``minutes`` at the speed a 30-step run of the same setup measures."""
+    stage(["pretrain", *common, "steps=30", "log_every=10", "save_every=1000", f"out={out}"])
+    with (out / "log.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    # The rate between the first and last log rows leaves out start-up (loader, first step).
+    steps = float(rows[-1]["step"]) - float(rows[0]["step"])
+    rate = steps / (float(rows[-1]["seconds"]) - float(rows[0]["seconds"]))
+    return int(rate * 60 * minutes * 0.97)  # a little slack for logging and checkpoints
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=3.0)
+    parser.add_argument("--env", default="two_rooms", help="two_rooms | point_room")
+    parser.add_argument("--video", action="store_true",
+                        help="V-JEPA against MAE on 4-frame clips (tubelet 2)")
     parser.add_argument("--out", type=Path, default=Path("bench_results/probe"))
     args = parser.parse_args()
     os.environ.setdefault("TMPDIR", str(args.out))
     data = args.out / "data"
     if not data.exists():
-        stage(["collect", "episodes=400", f"out={data}", "preview=0"])
+        stage(["collect", f"env={args.env}", "episodes=400", f"out={data}", "preview=0"])
+    # images as I-JEPA (mae's default is video), or clips as V-JEPA
+    shape = ["frames=4", "tubelet=2"] if args.video else ["frames=1", "tubelet=1"]
     rows = [{"encoder": "random ViT-tiny", "minutes": 0.0,
-             **probe("random", data, args.out / "probe-random")}]
-    for method in ("ijepa", "mae"):
+             **probe("random", data, args.out / "probe-random", shape)}]
+    for method in ("vjepa" if args.video else "ijepa", "mae"):
         run = args.out / method
+        common = [f"data={data}", f"method={method}", "model=tiny", *shape]
         if not (run / "last.pt").exists():
-            stage(["pretrain", f"data={data}", f"method={method}", "model=tiny",
-                   "frames=1", "tubelet=1",  # images, as I-JEPA (mae's default is video)
-                   f"max_minutes={args.minutes}", f"out={run}"])
+            steps = steps_for(common, args.minutes, args.out / f"speed-{method}")
+            stage(["pretrain", *common, f"steps={steps}", f"max_minutes={args.minutes}",
+                   f"out={run}"])
         with (run / "log.csv").open() as f:  # training minutes, as the run logged them
             minutes = float(list(csv.DictReader(f))[-1]["seconds"]) / 60
         rows.append({"encoder": f"{method} ViT-tiny", "minutes": round(minutes, 2),
-                     **probe(str(run / "last.pt"), data, args.out / f"probe-{method}")})
+                     **probe(str(run / "last.pt"), data, args.out / f"probe-{method}", [])})
     for row in rows:
         print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v)
                           for k, v in row.items() if not isinstance(v, (list, dict))}))

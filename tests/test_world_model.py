@@ -11,12 +11,13 @@ import torch
 import worldmodel.envs  # noqa: F401
 
 from worldmodel.build import ModuleConfig, build_perception, build_world_model
-from worldmodel.data.dataset import DatasetError
+from worldmodel.data.dataset import DatasetError, DatasetMeta, EpisodeDataset
 from worldmodel.jepa.checkpoint import CheckpointError, load
 from worldmodel.jepa.pretrain import PretrainConfig, pretrain
 from worldmodel.perception.history import FrameHistory, stack_frames
 from worldmodel.world_model.learned import LearnedWorldModel
 from worldmodel.world_model.predictors import ACTransformer, MLPPredictor
+from worldmodel.world_model.report import agent_position
 from worldmodel.world_model.train import TrainConfig, net_from_checkpoint, train
 
 
@@ -70,6 +71,7 @@ def test_frozen_recipe_on_a_pretrained_encoder(two_rooms_data, tmp_path):
     assert summary["steps"] == 4
     net, _ = net_from_checkpoint(tmp_path / "wm" / "last.pt")
     assert not any(p.requires_grad for p in net.encoder.parameters())
+    _cached_latents_give_the_same_loss(net, two_rooms_data, horizon=3)
 
 
 def test_resume_equals_an_uninterrupted_run(two_rooms_data, tmp_path):
@@ -159,7 +161,6 @@ def test_two_processes_match_one_on_the_same_global_batch(two_rooms_data, tmp_pa
     import subprocess
     import sys
 
-    from worldmodel.data.dataset import EpisodeDataset
     from worldmodel.world_model.train import build_net
 
     def cfg(name):
@@ -220,6 +221,27 @@ def test_vjepa_predictor_starts_the_action_conditioned_one(two_rooms_data, tmp_p
                frames=2, perception_checkpoint=pre, pretrained_predictor=True))
     net, _ = net_from_checkpoint(tmp_path / "wm" / "last.pt")
     assert net.encoder.frames == 2 and net.predictor.blocks[0].attn.heads == 2
+    _cached_latents_give_the_same_loss(net, two_rooms_data, horizon=3)
+
+
+def _cached_latents_give_the_same_loss(net, data, horizon: int) -> None:
+    """The frozen recipe trains on latents encoded once: the loss must equal the loss of
+    encoding the same window's pixels on the fly (frame history included)."""
+    from worldmodel.data.loaders import EncodedTransitions, Transitions
+    from worldmodel.world_model.report import encode_episodes
+
+    dataset = EpisodeDataset.open(data.path)
+    window = horizon + net.encoder.frames - 1
+    latents = encode_episodes(net, dataset.episodes["pixels"])
+    pixels = Transitions(dataset, window).__getitems__([0, 7, 30])
+    encoded = EncodedTransitions(dataset, latents, window).__getitems__([0, 7, 30])
+    frames = torch.cat([pixels["pixels"][:, None], pixels["next_pixels"]], dim=1)
+    with torch.no_grad():
+        direct, _ = net(frames, pixels["action"])
+        cached, _ = net(encoded["latent"], encoded["action"], encoded=True)
+    torch.testing.assert_close(cached, direct)
+    with pytest.raises(DatasetError, match="do not cover"):
+        EncodedTransitions(dataset, latents[:-1], window)
 
 
 def test_latent_variable_z(two_rooms_data, tmp_path):
@@ -246,3 +268,19 @@ def test_latent_variable_z(two_rooms_data, tmp_path):
     assert not torch.allclose(sampled.rollout(s, a), sampled.rollout(s, a))
     with pytest.raises(ValueError, match="predictor=mlp"):
         train(_cfg(two_rooms_data, tmp_path / "t", z_dim=2, predictor="transformer"))
+
+
+def test_report_decodes_the_position_success_is_measured_on(tmp_path, monkeypatch):
+    # Reacher's state starts with unbounded joint angles; the report's position must be
+    # the fingertip, as the task's success test sees it.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    meta = DatasetMeta(env_id="worldmodel/Reacher-v0", image_size=64, episode_length=50,
+                       action_dim=2, state_dim=8, goal_dim=2, policy="random", seed=0)
+    states = torch.zeros(3, 8)
+    states[1, 0] = np.pi / 2  # shoulder turned a quarter: the arm points along y
+    states[2, 0] = 2 * np.pi  # a full turn: the same pose as the first
+    tip = agent_position(meta, states)
+    assert tip.shape == (3, 2)
+    torch.testing.assert_close(tip[0], torch.tensor([0.21, 0.0]))
+    torch.testing.assert_close(tip[1], torch.tensor([0.0, 0.21]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(tip[2], tip[0], atol=1e-6, rtol=0)

@@ -115,6 +115,9 @@ def run_plan(cfg: PlanConfig) -> dict:
                       seed == cfg.seeds[0]]
             clips = {i: [side_by_side(obs[i]["pixels"], obs[i]["goal"])] for i in record}
             solved = np.full(len(batch), -1)
+            # Distance of the achieved goal to the goal (the environments' reward is minus
+            # it): how near a failure came, and where each episode ended.
+            closest, final = np.full(len(batch), np.inf), np.full(len(batch), np.inf)
             for t in range(cfg.env.budget):
                 tic = time.perf_counter()
                 action = agent.step(_observation(obs, infos))
@@ -122,7 +125,9 @@ def run_plan(cfg: PlanConfig) -> dict:
                 for i, env in enumerate(batch):
                     if solved[i] >= 0:
                         continue
-                    obs[i], _, terminated, _, infos[i] = env.step(action[i])
+                    obs[i], reward, terminated, _, infos[i] = env.step(action[i])
+                    final[i] = -reward
+                    closest[i] = min(closest[i], final[i])
                     if infos[i]["is_success"]:
                         solved[i] = t + 1
                     if i in clips:
@@ -131,8 +136,9 @@ def run_plan(cfg: PlanConfig) -> dict:
                     break
             frames.extend(clips[i] for i in record)
             rows += [{"seed": seed, "episode_seed": s, "success": bool(k >= 0),
-                      "steps": int(k) if k >= 0 else None} for s, k in zip(seeds, solved,
-                                                                          strict=True)]
+                      "steps": int(k) if k >= 0 else None, "final_distance": float(d),
+                      "closest_distance": float(c)}
+                     for s, k, d, c in zip(seeds, solved, final, closest, strict=True)]
             bar.update(len(batch))
             critic = getattr(agent.actor, "critic", None)
             if critic is not None and len(agent.memory.pairs(cfg.actor.critic_delta)[0]):
@@ -166,6 +172,7 @@ def summarise(rows: list[dict], agent: Agent, step_seconds: list[float], seconds
         "success_rate_std_over_seeds": float(np.std(per_seed)),
         "success_rate_per_seed": per_seed,
         "mean_steps_to_success": float(np.mean(steps)) if steps else None,
+        "median_final_distance": float(np.median([r["final_distance"] for r in rows])),
         "ms_per_plan": 1000 * float(np.mean(plan)),
         "ms_per_plan_median": 1000 * float(np.median(plan)),
         "plans": len(plan), "seconds": round(seconds, 1), "budget": cfg.env.budget,
@@ -214,16 +221,17 @@ def plot(rows: list[dict], agent: Agent, budget: int, out: Path) -> list[Path]:
 
 
 def format_table(summary: dict) -> str:
-    """One markdown row per run: success, spread, steps, time per plan."""
+    """One markdown row per run: success, spread, steps, final distance, time per plan."""
     steps = summary["mean_steps_to_success"]
     steps = "-" if steps is None else f"{steps:.1f}"
     rate, spread = 100 * summary["success_rate"], 100 * summary["success_rate_std_over_seeds"]
     return (
-        "| env | actor | world model | success | steps to success | ms / plan |\n"
-        "|---|---|---|---:|---:|---:|\n"
+        "| env | actor | world model | success | steps to success | median final distance "
+        "| ms / plan |\n"
+        "|---|---|---|---:|---:|---:|---:|\n"
         f"| {summary['env']} | {summary['actor']} | {summary['world_model']} | "
         f"{rate:.0f}% +- {spread:.0f} ({summary['episodes']} ep) | {steps} | "
-        f"{summary['ms_per_plan']:.1f} |"
+        f"{summary['median_final_distance']:.3f} | {summary['ms_per_plan']:.1f} |"
     )
 
 

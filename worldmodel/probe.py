@@ -2,7 +2,9 @@
 
 Linear (ridge, closed form) and small MLP probes from average-pooled encoder features to
 the environment's true state, fitted on training episodes and scored by R^2 on held-out
-episodes; RankMe of the features; a PCA plot coloured by the true position.
+episodes; RankMe of the features; a PCA plot coloured by the true position. A video
+(V-JEPA) encoder reads the clip that ends at the probed frame (the episode's first frame
+repeated before its start).
 """
 
 from __future__ import annotations
@@ -33,9 +35,12 @@ class ProbeConfig:
     seed: int = 0
     out: str = "runs/probe"
     device: str = "auto"
+    frames: int = 1  # checkpoint=random: clip length of the random encoder
+    tubelet: int = 1  # checkpoint=random: frames per token
 
 
-def load_encoder(checkpoint: str, image_size: int, model: str = "tiny", patch_size: int = 8):
+def load_encoder(checkpoint: str, image_size: int, model: str = "tiny", patch_size: int = 8,
+                 frames: int = 1, tubelet: int = 1):
     """The perception encoder of a pretraining checkpoint, or a random one (``random``)."""
     from worldmodel.jepa.pretrain import model_from_checkpoint
     from worldmodel.jepa.vit import PRESETS, VisionTransformer, ViTConfig
@@ -43,7 +48,7 @@ def load_encoder(checkpoint: str, image_size: int, model: str = "tiny", patch_si
     if checkpoint == "random":
         torch.manual_seed(0)
         return VisionTransformer(ViTConfig(image_size=image_size, patch_size=patch_size,
-                                           **PRESETS[model]))
+                                           frames=frames, tubelet=tubelet, **PRESETS[model]))
     jepa, ckpt = model_from_checkpoint(checkpoint)
     if ckpt["image_size"] != image_size:
         raise CheckpointError(
@@ -56,14 +61,11 @@ def load_encoder(checkpoint: str, image_size: int, model: str = "tiny", patch_si
 @torch.no_grad()
 def features(encoder, pixels: torch.Tensor, batch_size: int = 256,
              device: str = "cpu") -> torch.Tensor:
-    """Average-pooled encoder features [N, D] of frames [N, C, H, W] (bf16 inference)."""
+    """Average-pooled encoder features [N, D] of frames [N, C, H, W] or clips
+    [N, T, C, H, W] (fp32, see ``VisionTransformer.pooled``)."""
     encoder = encoder.to(device).eval()
-    out = []
-    for i in range(0, len(pixels), batch_size):
-        x = pixels[i:i + batch_size].to(device)
-        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16):
-            out.append(encoder(x).float().mean(1).cpu())
-    return torch.cat(out)
+    return torch.cat([encoder.pooled(pixels[i:i + batch_size].to(device)).cpu()
+                      for i in range(0, len(pixels), batch_size)])
 
 
 def r2(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -108,16 +110,22 @@ def mlp_probe(x_train, y_train, x_test, y_test, steps: int = 1000, seed: int = 0
 def probe(cfg: ProbeConfig) -> dict:
     """Fit and score the probes; write probe.json and pca.png into ``cfg.out``."""
     data = EpisodeDataset.open(cfg.data)
-    encoder = load_encoder(cfg.checkpoint, data.meta.image_size)
+    encoder = load_encoder(cfg.checkpoint, data.meta.image_size, frames=cfg.frames,
+                           tubelet=cfg.tubelet)
+    clip = encoder.cfg.frames if encoder.cfg.tubelet > 1 else 1
     train_eps, test_eps = data.split(cfg.held_out, cfg.seed)
     eps = data.episodes
+    length = data.meta.episode_length + 1
     gen = torch.Generator().manual_seed(cfg.seed)
 
     def frames(ids: list[int], limit: int) -> tuple[torch.Tensor, torch.Tensor]:
-        pixels = eps["pixels"][ids].flatten(0, 1)
-        states = eps["state"][ids].flatten(0, 1)
-        pick = torch.randperm(len(pixels), generator=gen)[:limit]
-        return pixels[pick], states[pick]
+        """Random frames of episodes ``ids``: pixels [N, C, H, W] (or the clips ending at
+        them [N, T, C, H, W]) and their states [N, S]."""
+        pick = torch.randperm(len(ids) * length, generator=gen)[:limit]
+        ep, t = torch.as_tensor(ids)[pick // length], pick % length
+        steps = (t[:, None] + torch.arange(1 - clip, 1)).clamp_min(0)  # [N, T]
+        pixels = eps["pixels"][ep[:, None], steps]
+        return (pixels[:, 0] if clip == 1 else pixels), eps["state"][ep, t]
 
     n_test = max(1, int(cfg.max_frames * cfg.held_out))
     (px_tr, s_tr), (px_te, s_te) = frames(train_eps, cfg.max_frames - n_test), frames(test_eps,

@@ -126,6 +126,26 @@ class Transitions(_Windows):
         )
 
 
+class EncodedTransitions(_Windows):
+    """Transitions over latents computed once by a frozen encoder: ``latent`` [B, H+1, D]
+    and the ``action`` [B, H, A] between them. ``latents`` [E, T+1, D] holds every frame of
+    every episode of ``data`` (frame histories already folded in)."""
+
+    def __init__(self, data: EpisodeDataset, latents: torch.Tensor, horizon: int = 1,
+                 episodes: Sequence[int] | None = None) -> None:
+        super().__init__(data, horizon + 1, episodes)
+        if tuple(latents.shape[:2]) != (len(data), data.meta.episode_length + 1):
+            raise DatasetError(f"latents {tuple(latents.shape)} do not cover the "
+                               f"{len(data)} episodes of {data.meta.episode_length + 1} frames")
+        self.latents = latents
+
+    def _fetch(self, indices: Sequence[int]) -> TensorDict:
+        ep, t = self._gather(indices)
+        return TensorDict({"latent": self.latents[ep, t],
+                           "action": self.data["action"][ep, t[:, :-1]]},
+                          batch_size=[len(ep)])
+
+
 class StepBatchSampler(Sampler):
     """Global batches for steps ``start``..``steps``-1, this process's share of each.
 

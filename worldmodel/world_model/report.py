@@ -2,7 +2,9 @@
 
 * Prediction error against horizon: latent L1 of the autoregressive rollout, and the error
   of the true position decoded by a linear probe from predicted latents, each beside the
-  copy-last-state baseline (predict that nothing moves).
+  copy-last-state baseline (predict that nothing moves). The position is the environment's
+  achieved goal (the point mass's x, y; Reacher's fingertip), not raw state dimensions:
+  Reacher's joint angles are unbounded and say nothing linear about where the arm is.
 * Energy landscape: the planning cost (distance of the predicted latent to the true next
   latent) as a function of the first action on a grid around the true action.
 """
@@ -12,9 +14,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import gymnasium as gym
+import numpy as np
 import torch
 
-from worldmodel.data.dataset import EpisodeDataset
+import worldmodel.envs  # noqa: F401  (registers the tasks gym.make builds)
+from worldmodel.data.dataset import DatasetMeta, EpisodeDataset
 
 HORIZONS = (1, 5, 10, 20)
 
@@ -23,7 +28,8 @@ HORIZONS = (1, 5, 10, 20)
 def encode_episodes(net, pixels: torch.Tensor, batch: int = 8) -> torch.Tensor:
     """Episodes [E, T+1, C, H, W] -> latents [E, T+1, D] (a frame history is padded at the
     start by repeating the first frame)."""
-    return torch.cat([net.encode(pixels[i:i + batch], pad=True).float()
+    device = next(net.parameters()).device
+    return torch.cat([net.encode(pixels[i:i + batch].to(device), pad=True).float().cpu()
                       for i in range(0, len(pixels), batch)])
 
 
@@ -39,18 +45,28 @@ def fit_probe(latents: torch.Tensor, targets: torch.Tensor, ridge: float = 1e-3)
     return probe
 
 
+def agent_position(meta: DatasetMeta, states: torch.Tensor) -> torch.Tensor:
+    """True states [..., S] -> the agent's position in goal space [..., G], as the dataset's
+    environment measures success."""
+    env = gym.make(meta.env_id, **meta.env_kwargs)
+    try:
+        achieved = env.unwrapped.achieved_goal(states.numpy())
+    finally:
+        env.close()
+    return torch.as_tensor(np.asarray(achieved), dtype=torch.float32)
+
+
 @torch.no_grad()
 def evaluate_world_model(net, data: EpisodeDataset, test_eps: list[int], train_eps: list[int],
-                         out: Path, position_dims: tuple[int, ...] = (0, 1),
-                         max_episodes: int = 64) -> dict:
+                         out: Path, max_episodes: int = 64) -> dict:
     """Errors against horizon and an energy landscape; writes report.json and plots."""
     eps = data.episodes
     test = test_eps[:max_episodes]
     z_train = encode_episodes(net, eps["pixels"][train_eps[:max_episodes]])
-    pos_train = eps["state"][train_eps[:max_episodes]][..., list(position_dims)]
+    pos_train = agent_position(data.meta, eps["state"][train_eps[:max_episodes]])
     probe = fit_probe(z_train.flatten(0, 1), pos_train.flatten(0, 1))
     z = encode_episodes(net, eps["pixels"][test])
-    actions, pos = eps["action"][test], eps["state"][test][..., list(position_dims)]
+    actions, pos = eps["action"][test], agent_position(data.meta, eps["state"][test])
     T = actions.shape[1]
     rows = []
     for h in [h for h in HORIZONS if h <= T]:

@@ -23,7 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 from worldmodel.data.dataset import DatasetError, EpisodeDataset
-from worldmodel.data.loaders import StepBatchSampler, Transitions
+from worldmodel.data.loaders import EncodedTransitions, StepBatchSampler, Transitions
 from worldmodel.distributed import all_finite, gather_batch, setup, teardown
 from worldmodel.jepa.checkpoint import CheckpointError, load, load_matching, save_atomic
 from worldmodel.jepa.schedules import WarmupCosine
@@ -91,8 +91,7 @@ class FrozenPooledEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.frames > 1:  # the stacked history is the clip
             x = x.reshape(x.shape[0], self.frames, -1, *x.shape[-2:])
-        with torch.autocast(x.device.type, dtype=torch.bfloat16):
-            return self.vit(x).float().mean(1)
+        return self.vit.pooled(x)
 
 
 class WorldModelNet(nn.Module):
@@ -128,14 +127,16 @@ class WorldModelNet(nn.Module):
         lead = stacked.shape[:-3]
         return self.encoder(stacked.reshape(-1, *stacked.shape[-3:])).reshape(*lead, -1)
 
-    def forward(self, pixels: torch.Tensor, next_pixels: torch.Tensor,
-                actions: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """The training loss and its parts. pixels [B, C, H, W], next_pixels
-        [B, H+k-1, C, H, W], actions [B, H+k-1, A] for a history of k frames (the first
-        k-1 steps only fill the history). The forward pass, so DDP syncs gradients."""
+    def forward(self, frames: torch.Tensor, actions: torch.Tensor,
+                encoded: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
+        """The training loss and its parts. frames: pixels [B, H+k, C, H, W], or with
+        ``encoded`` their latents [B, H+k, D] (a frozen encoder's, computed once); actions
+        [B, H+k-1, A] for a history of k frames (the first k-1 steps only fill the
+        history). The forward pass, so DDP syncs gradients."""
         cfg = self.cfg
-        z = self.encode(torch.cat([pixels[:, None], next_pixels], dim=1))  # [B, H+1, D]
-        actions = actions[:, self.encoder.frames - 1:]
+        k = self.encoder.frames
+        z = frames[:, k - 1:] if encoded else self.encode(frames)  # [B, H+1, D]
+        actions = actions[:, k - 1:]
         parts: dict[str, torch.Tensor] = {}
         latent = None
         if cfg.z_dim:
@@ -267,7 +268,14 @@ def _train(cfg: TrainConfig, procs) -> dict:
         raise CheckpointError(f"{last} exists: pass resume=true to continue, or another out=")
     out.mkdir(parents=True, exist_ok=True)
     train_eps, test_eps = data.split(cfg.held_out, cfg.seed)
-    dataset = Transitions(data, window, episodes=train_eps)
+    if cfg.recipe == "frozen":
+        # The encoder is frozen: every frame is encoded once, not once per step it is drawn.
+        from .report import encode_episodes
+
+        dataset = EncodedTransitions(data, encode_episodes(net, data.episodes["pixels"]),
+                                     window, episodes=train_eps)
+    else:
+        dataset = Transitions(data, window, episodes=train_eps)
     sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.steps, step, procs.rank,
                                procs.world, cfg.seed)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler,
@@ -291,8 +299,12 @@ def _train(cfg: TrainConfig, procs) -> dict:
             group["lr"] = lr(step)
         dev = procs.device
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            total, parts = module(batch["pixels"].to(dev), batch["next_pixels"].to(dev),
-                                  batch["action"].to(dev))
+            if cfg.recipe == "frozen":
+                total, parts = module(batch["latent"].to(dev), batch["action"].to(dev),
+                                      encoded=True)
+            else:
+                frames = torch.cat([batch["pixels"][:, None], batch["next_pixels"]], dim=1)
+                total, parts = module(frames.to(dev), batch["action"].to(dev))
         if not all_finite(total):
             raise RuntimeError(f"the loss became {total.item()} at step {step}; the last good "
                                f"checkpoint {last} is intact. Lower lr, then resume=true")
