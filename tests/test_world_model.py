@@ -71,6 +71,7 @@ def test_frozen_recipe_on_a_pretrained_encoder(two_rooms_data, tmp_path):
     assert summary["steps"] == 4
     net, _ = net_from_checkpoint(tmp_path / "wm" / "last.pt")
     assert not any(p.requires_grad for p in net.encoder.parameters())
+    assert not torch.equal(net.encoder.std, torch.ones_like(net.encoder.std))  # fitted, saved
     _cached_latents_give_the_same_loss(net, two_rooms_data, horizon=3)
 
 

@@ -75,15 +75,37 @@ def r2(pred: torch.Tensor, target: torch.Tensor) -> float:
     return float((1 - ss_res / ss_tot).mean())
 
 
-def linear_probe(x_train, y_train, x_test, y_test, ridge: float = 1e-3) -> float:
-    """Closed-form ridge regression on standardised features -> held-out R^2."""
-    mu, sd = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
-    a, b = (x_train - mu) / sd, (x_test - mu) / sd
-    a1 = torch.cat([a, torch.ones(len(a), 1)], 1).double()
-    eye = torch.eye(a1.shape[1], dtype=torch.float64) * ridge * len(a)
-    w = torch.linalg.solve(a1.T @ a1 + eye, a1.T @ y_train.double())
-    pred = torch.cat([b, torch.ones(len(b), 1)], 1).double() @ w
-    return r2(pred.float(), y_test)
+RIDGES = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+
+
+def _ridge_fit(x: torch.Tensor, y: torch.Tensor, ridge: float):
+    """Ridge regression with bias on standardised features; returns the predictor."""
+    mu, sd = x.mean(0), x.std(0).clamp_min(1e-6)
+
+    def design(z: torch.Tensor) -> torch.Tensor:
+        return torch.cat([(z - mu) / sd, torch.ones(*z.shape[:-1], 1)], -1).double()
+
+    a = design(x)
+    eye = torch.eye(a.shape[1], dtype=torch.float64) * ridge * len(x)
+    w = torch.linalg.solve(a.T @ a + eye, a.T @ y.double())
+    return lambda z: (design(z) @ w).float()
+
+
+def fit_linear(x_train: torch.Tensor, y_train: torch.Tensor,
+               ridges: tuple[float, ...] = RIDGES):
+    """Linear probe from features [N, D] to targets [N, K]; returns a callable on [..., D].
+
+    Ridge regression on standardised features (features that barely move still count),
+    its strength chosen on the last fifth of the training rows, then refitted on all."""
+    cut = int(0.8 * len(x_train))
+    scores = [r2(_ridge_fit(x_train[:cut], y_train[:cut], lam)(x_train[cut:]), y_train[cut:])
+              for lam in ridges]
+    return _ridge_fit(x_train, y_train, ridges[max(range(len(ridges)), key=scores.__getitem__)])
+
+
+def linear_probe(x_train, y_train, x_test, y_test) -> float:
+    """Held-out R^2 of ``fit_linear`` (the held-out rows play no part in fitting it)."""
+    return r2(fit_linear(x_train, y_train)(x_test), y_test)
 
 
 def mlp_probe(x_train, y_train, x_test, y_test, steps: int = 1000, seed: int = 0) -> float:

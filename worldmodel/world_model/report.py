@@ -20,6 +20,7 @@ import torch
 
 import worldmodel.envs  # noqa: F401  (registers the tasks gym.make builds)
 from worldmodel.data.dataset import DatasetMeta, EpisodeDataset
+from worldmodel.probe import fit_linear
 
 HORIZONS = (1, 5, 10, 20)
 
@@ -31,18 +32,6 @@ def encode_episodes(net, pixels: torch.Tensor, batch: int = 8) -> torch.Tensor:
     device = next(net.parameters()).device
     return torch.cat([net.encode(pixels[i:i + batch].to(device), pad=True).float().cpu()
                       for i in range(0, len(pixels), batch)])
-
-
-def fit_probe(latents: torch.Tensor, targets: torch.Tensor, ridge: float = 1e-3):
-    """Linear map (with bias) from latents [N, D] to targets [N, K]; returns a callable."""
-    x = torch.cat([latents, torch.ones(len(latents), 1)], 1).double()
-    w = torch.linalg.solve(x.T @ x + ridge * len(x) * torch.eye(x.shape[1], dtype=x.dtype),
-                           x.T @ targets.double())
-
-    def probe(z: torch.Tensor) -> torch.Tensor:
-        return (torch.cat([z, torch.ones(*z.shape[:-1], 1)], -1).double() @ w).float()
-
-    return probe
 
 
 def agent_position(meta: DatasetMeta, states: torch.Tensor) -> torch.Tensor:
@@ -64,7 +53,7 @@ def evaluate_world_model(net, data: EpisodeDataset, test_eps: list[int], train_e
     test = test_eps[:max_episodes]
     z_train = encode_episodes(net, eps["pixels"][train_eps[:max_episodes]])
     pos_train = agent_position(data.meta, eps["state"][train_eps[:max_episodes]])
-    probe = fit_probe(z_train.flatten(0, 1), pos_train.flatten(0, 1))
+    probe = fit_linear(z_train.flatten(0, 1), pos_train.flatten(0, 1))
     z = encode_episodes(net, eps["pixels"][test])
     actions, pos = eps["action"][test], agent_position(data.meta, eps["state"][test])
     T = actions.shape[1]

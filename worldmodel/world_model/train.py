@@ -77,8 +77,14 @@ class TrainConfig:
 
 
 class FrozenPooledEncoder(nn.Module):
-    """A pretrained ViT, frozen, average-pooled: frames [B, 3, H, W] -> [B, D]. A video
-    (V-JEPA) encoder of T-frame clips reads a frame history of T frames [B, T*3, H, W]."""
+    """A pretrained ViT, frozen, average-pooled and standardised: frames [B, 3, H, W] ->
+    [B, D]. A video (V-JEPA) encoder of T-frame clips reads a frame history of T frames
+    [B, T*3, H, W].
+
+    Standardised per dimension with the training frames' statistics (``fit``): on a scene
+    that barely changes, the pooled features move by about 1e-3 while their mean is of
+    order 1, and an L1 loss or a planning cost on the raw features sees almost nothing of
+    what moves."""
 
     def __init__(self, vit: nn.Module) -> None:
         super().__init__()
@@ -86,12 +92,40 @@ class FrozenPooledEncoder(nn.Module):
         self.latent_dim = vit.cfg.dim
         self.image_size = vit.cfg.image_size
         self.frames = vit.cfg.frames if vit.cfg.tubelet > 1 else 1
+        self.register_buffer("mean", torch.zeros(self.latent_dim))
+        self.register_buffer("std", torch.ones(self.latent_dim))
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale(self.pooled(x))
+
+    @torch.no_grad()
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """Frames [B, 3*frames, H, W] -> raw pooled features [B, D]."""
         if self.frames > 1:  # the stacked history is the clip
             x = x.reshape(x.shape[0], self.frames, -1, *x.shape[-2:])
         return self.vit.pooled(x)
+
+    @torch.no_grad()
+    def pooled_episodes(self, pixels: torch.Tensor, batch: int = 8) -> torch.Tensor:
+        """Episodes [E, T+1, C, H, W] -> raw pooled features [E, T+1, D] (the history
+        padded at the start by repeating the first frame)."""
+        out = []
+        for i in range(0, len(pixels), batch):
+            stacked = stack_frames(pixels[i:i + batch].to(self.mean.device), self.frames, True)
+            out.append(self.pooled(stacked.flatten(0, 1)).reshape(*stacked.shape[:2], -1).cpu())
+        return torch.cat(out)
+
+    def scale(self, raw: torch.Tensor) -> torch.Tensor:
+        """Raw pooled features [..., D] -> standardised."""
+        return (raw - self.mean.to(raw.device)) / self.std.to(raw.device)
+
+    @torch.no_grad()
+    def fit(self, raw: torch.Tensor) -> None:
+        """Take the per-dimension statistics of raw pooled features [..., D]."""
+        flat = raw.reshape(-1, raw.shape[-1])
+        self.mean.copy_(flat.mean(0))
+        self.std.copy_(flat.std(0).clamp_min(1e-6))
 
 
 class WorldModelNet(nn.Module):
@@ -270,10 +304,9 @@ def _train(cfg: TrainConfig, procs) -> dict:
     train_eps, test_eps = data.split(cfg.held_out, cfg.seed)
     if cfg.recipe == "frozen":
         # The encoder is frozen: every frame is encoded once, not once per step it is drawn.
-        from .report import encode_episodes
-
-        dataset = EncodedTransitions(data, encode_episodes(net, data.episodes["pixels"]),
-                                     window, episodes=train_eps)
+        raw = net.encoder.pooled_episodes(data.episodes["pixels"])
+        net.encoder.fit(raw[train_eps])
+        dataset = EncodedTransitions(data, net.encoder.scale(raw), window, episodes=train_eps)
     else:
         dataset = Transitions(data, window, episodes=train_eps)
     sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.steps, step, procs.rank,
