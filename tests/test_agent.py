@@ -169,11 +169,13 @@ def test_jepa_plan_end_to_end(tmp_path, capsys):
     rc = main(["plan", "env=two_rooms", "perception=state", "world_model=oracle", "actor=cem",
                "episodes=2", "parallel=2", "actor.params.samples=100",
                "actor.params.iterations=3", "video_episodes=1", "progress=false",
-               f"out={out}", "env.budget=60"])
+               f"out={out}", "env.budget=60", "env.horizon=25"])
     assert rc == 0
     results = json.loads((out / "results.json").read_text())
     assert results["summary"]["episodes"] == 2 and len(results["episodes"]) == 2
     assert results["summary"]["success_rate"] == 1.0
+    assert results["summary"]["horizon"] == 25  # the task's horizon beats the default (40)
+    assert all(e["final_distance"] < 0.05 for e in results["episodes"])  # success radius
     for name in ("episodes.mp4", "success_vs_budget.png", "planned_cost.png"):
         assert (out / name).stat().st_size > 0
     assert "| worldmodel/TwoRooms-v0 | cem | oracle | 100%" in capsys.readouterr().out

@@ -21,6 +21,7 @@ class EnvConfig:
     num_envs: int = 8
     vectorization: str = "sync"  # sync | async (one process per env: for slow simulators)
     budget: int = 100  # step budget of an evaluation episode
+    horizon: int | None = None  # planning horizon the task asks for (None: configurator's)
 
 
 def pick_device(name: str = "auto") -> str:

@@ -110,7 +110,7 @@ def run_plan(cfg: PlanConfig) -> dict:
             seeds = [episode_seed(seed, first + i) for i in range(len(batch))]
             reset = [env.reset(seed=s) for env, s in zip(batch, seeds, strict=True)]
             obs, infos = [r[0] for r in reset], [r[1] for r in reset]
-            agent.reset(_goal_observation(obs, infos, key))
+            agent.reset(_goal_observation(obs, infos, key), horizon=cfg.env.horizon)
             record = [i for i in range(len(batch)) if first + i < cfg.video_episodes and
                       seed == cfg.seeds[0]]
             clips = {i: [side_by_side(obs[i]["pixels"], obs[i]["goal"])] for i in record}
@@ -176,6 +176,7 @@ def summarise(rows: list[dict], agent: Agent, step_seconds: list[float], seconds
         "ms_per_plan": 1000 * float(np.mean(plan)),
         "ms_per_plan_median": 1000 * float(np.median(plan)),
         "plans": len(plan), "seconds": round(seconds, 1), "budget": cfg.env.budget,
+        "horizon": agent.task.horizon,
     }
 
 
