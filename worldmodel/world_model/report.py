@@ -51,11 +51,14 @@ def evaluate_world_model(net, data: EpisodeDataset, test_eps: list[int], train_e
     """Errors against horizon and an energy landscape; writes report.json and plots."""
     eps = data.episodes
     test = test_eps[:max_episodes]
-    z_train = encode_episodes(net, eps["pixels"][train_eps[:max_episodes]])
-    pos_train = agent_position(data.meta, eps["state"][train_eps[:max_episodes]])
+    train = train_eps[:max_episodes]
+    # One environment build for both sets: building some tasks writes files (a maze XML).
+    pos_train, pos = agent_position(data.meta, eps["state"][train + test]).split(
+        [len(train), len(test)])
+    z_train = encode_episodes(net, eps["pixels"][train])
     probe = fit_linear(z_train.flatten(0, 1), pos_train.flatten(0, 1))
     z = encode_episodes(net, eps["pixels"][test])
-    actions, pos = eps["action"][test], agent_position(data.meta, eps["state"][test])
+    actions = eps["action"][test]
     T = actions.shape[1]
     rows = []
     for h in [h for h in HORIZONS if h <= T]:

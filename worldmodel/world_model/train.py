@@ -97,24 +97,9 @@ class FrozenPooledEncoder(nn.Module):
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.scale(self.pooled(x))
-
-    @torch.no_grad()
-    def pooled(self, x: torch.Tensor) -> torch.Tensor:
-        """Frames [B, 3*frames, H, W] -> raw pooled features [B, D]."""
         if self.frames > 1:  # the stacked history is the clip
             x = x.reshape(x.shape[0], self.frames, -1, *x.shape[-2:])
-        return self.vit.pooled(x)
-
-    @torch.no_grad()
-    def pooled_episodes(self, pixels: torch.Tensor, batch: int = 8) -> torch.Tensor:
-        """Episodes [E, T+1, C, H, W] -> raw pooled features [E, T+1, D] (the history
-        padded at the start by repeating the first frame)."""
-        out = []
-        for i in range(0, len(pixels), batch):
-            stacked = stack_frames(pixels[i:i + batch].to(self.mean.device), self.frames, True)
-            out.append(self.pooled(stacked.flatten(0, 1)).reshape(*stacked.shape[:2], -1).cpu())
-        return torch.cat(out)
+        return self.scale(self.vit.pooled(x))
 
     def scale(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw pooled features [..., D] -> standardised."""
@@ -126,6 +111,12 @@ class FrozenPooledEncoder(nn.Module):
         flat = raw.reshape(-1, raw.shape[-1])
         self.mean.copy_(flat.mean(0))
         self.std.copy_(flat.std(0).clamp_min(1e-6))
+
+    @torch.no_grad()
+    def reset(self) -> None:
+        """Identity statistics: the encoder returns raw pooled features until ``fit``."""
+        self.mean.zero_()
+        self.std.fill_(1.0)
 
 
 class WorldModelNet(nn.Module):
@@ -304,7 +295,10 @@ def _train(cfg: TrainConfig, procs) -> dict:
     train_eps, test_eps = data.split(cfg.held_out, cfg.seed)
     if cfg.recipe == "frozen":
         # The encoder is frozen: every frame is encoded once, not once per step it is drawn.
-        raw = net.encoder.pooled_episodes(data.episodes["pixels"])
+        from .report import encode_episodes
+
+        net.encoder.reset()
+        raw = encode_episodes(net, data.episodes["pixels"])
         net.encoder.fit(raw[train_eps])
         dataset = EncodedTransitions(data, net.encoder.scale(raw), window, episodes=train_eps)
     else:
@@ -332,12 +326,10 @@ def _train(cfg: TrainConfig, procs) -> dict:
             group["lr"] = lr(step)
         dev = procs.device
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            if cfg.recipe == "frozen":
-                total, parts = module(batch["latent"].to(dev), batch["action"].to(dev),
-                                      encoded=True)
-            else:
-                frames = torch.cat([batch["pixels"][:, None], batch["next_pixels"]], dim=1)
-                total, parts = module(frames.to(dev), batch["action"].to(dev))
+            encoded = cfg.recipe == "frozen"
+            frames = batch["latent"] if encoded else torch.cat(
+                [batch["pixels"][:, None], batch["next_pixels"]], dim=1)
+            total, parts = module(frames.to(dev), batch["action"].to(dev), encoded=encoded)
         if not all_finite(total):
             raise RuntimeError(f"the loss became {total.item()} at step {step}; the last good "
                                f"checkpoint {last} is intact. Lower lr, then resume=true")
