@@ -121,6 +121,8 @@ class GoalPixelEnv(GoalEnv):
     """Any Gymnasium MuJoCo task that renders ``rgb_array`` and exposes a goal, from pixels.
 
     The true state is ``(qpos, qvel)``; actions in [-1, 1] are mapped to the task's bounds.
+    ``antialias`` multisamples each pixel (0: off): at 64x64 a fingertip is two pixels, and
+    anti-aliased edges place it to a fraction of one.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
@@ -130,6 +132,7 @@ class GoalPixelEnv(GoalEnv):
         env_id: str = "Reacher-v5",
         image_size: int = 64,
         success_radius: float = 0.02,
+        antialias: int = 4,
         goal_spec: GoalSpec | None = None,
         terminate_on_success: bool = True,
         render_mode: str | None = "rgb_array",
@@ -149,7 +152,9 @@ class GoalPixelEnv(GoalEnv):
             inner.close()
             raise ValueError(f"{env_id!r} is not a MuJoCo task (no simulator state to pose)")
         self._sim = base
-        lower_mesh_detail(base.model)
+        if antialias < 0:
+            raise ValueError(f"antialias is a multisample count >= 0 (0: off), got {antialias}")
+        lower_mesh_detail(base.model, samples=antialias)
         self.inner = inner
         self.env_id = env_id
         obs, _ = inner.reset(seed=0)

@@ -118,6 +118,22 @@ def test_wrapper_works_by_id_on_a_goal_convention_task():
     env.close()
 
 
+def test_antialiasing_shades_partly_covered_pixels():
+    # Anti-aliased, the arm's edges take shades between arm and floor that the aliased frame
+    # of the same scene never shows: that is what places a two-pixel fingertip finely.
+    def pixels(antialias):
+        env = GoalPixelEnv("Reacher-v5", antialias=antialias)
+        obs, _ = env.reset(seed=3)
+        env.close()
+        return obs["pixels"].reshape(3, -1).T
+
+    aliased = set(map(tuple, pixels(0)))
+    mixed = sum(tuple(c) not in aliased for c in pixels(4))
+    assert mixed > 30
+    with pytest.raises(ValueError, match="antialias"):
+        GoalPixelEnv("Reacher-v5", antialias=-1)
+
+
 def test_unknown_and_unwrappable_ids_are_clear_errors():
     with pytest.raises(ValueError, match="registered"):
         GoalPixelEnv("NoSuchEnv-v0")
