@@ -123,6 +123,20 @@ def test_frame_history_windows_and_rolling_stack():
     assert history.push(frames[:, 3])[0, :, 0, 0].tolist() == [3] * 6
 
 
+def _tiny_agent(path: str, env):
+    """An agent planning with a small search on the trained model at ``path``, reset on a
+    first episode of ``env``; returns it and the first observation."""
+    from worldmodel.evaluation import PlanConfig, build_agent
+
+    cfg = PlanConfig(perception=ModuleConfig("learned", path),
+                     world_model=ModuleConfig("learned", path), progress=False)
+    cfg.actor.params = {"samples": 20, "iterations": 1, "elites": 4}
+    agent = build_agent(cfg, env)
+    obs, _ = env.reset(seed=0)
+    agent.reset(obs["goal"][None])
+    return agent, obs
+
+
 def test_two_frame_encoder_trains_and_plans(two_rooms_data, tmp_path):
     train(_cfg(two_rooms_data, tmp_path / "wm", frames=2, steps=2))
     path = str(tmp_path / "wm" / "last.pt")
@@ -136,14 +150,7 @@ def test_two_frame_encoder_trains_and_plans(two_rooms_data, tmp_path):
     with pytest.raises(ValueError, match="history"):
         perception.encode(torch.zeros(4, 9, 64, 64, dtype=torch.uint8))
     # The agent hands the perception its last two observations.
-    from worldmodel.evaluation import PlanConfig, build_agent
-
-    cfg = PlanConfig(perception=ModuleConfig("learned", path),
-                     world_model=ModuleConfig("learned", path), progress=False)
-    cfg.actor.params = {"samples": 20, "iterations": 1, "elites": 4}
-    agent = build_agent(cfg, env)
-    obs, _ = env.reset(seed=0)
-    agent.reset(obs["goal"][None])
+    agent, obs = _tiny_agent(path, env)
     frames = [obs["pixels"][None]]
     agent.step({"pixels": frames[0]})
     obs, *_ = env.step(np.array([1.0, 0.0], np.float32))
@@ -232,7 +239,7 @@ def _cached_latents_give_the_same_loss(net, data, horizon: int) -> None:
     from worldmodel.world_model.report import encode_episodes
 
     dataset = EpisodeDataset.open(data.path)
-    window = horizon + net.encoder.frames - 1
+    window = horizon * net.frameskip + net.encoder.frames - 1
     latents = encode_episodes(net, dataset.episodes["pixels"])
     pixels = Transitions(dataset, window).__getitems__([0, 7, 30])
     encoded = EncodedTransitions(dataset, latents, window).__getitems__([0, 7, 30])
@@ -243,6 +250,41 @@ def _cached_latents_give_the_same_loss(net, data, horizon: int) -> None:
     torch.testing.assert_close(cached, direct)
     with pytest.raises(DatasetError, match="do not cover"):
         EncodedTransitions(dataset, latents[:-1], window)
+
+
+def test_frameskip_steps_the_model_every_kth_frame(two_rooms_data, tmp_path):
+    """frameskip=2: one model step spans two env steps and takes their two actions as one;
+    plans stay sequences of env actions."""
+    summary = train(_cfg(two_rooms_data, tmp_path / "wm", frames=2, frameskip=2, steps=2))
+    T = EpisodeDataset.open(two_rooms_data.path).meta.episode_length
+    rows = summary["report"]["horizons"]
+    assert [r["env_steps"] for r in rows] == [2 * r["horizon"] for r in rows]
+    assert all(r["env_steps"] <= T for r in rows)
+    path = str(tmp_path / "wm" / "last.pt")
+    net, _ = net_from_checkpoint(path)
+    assert net.frameskip == 2 and net.predictor.action_dim == 4
+    # Encoding every frame once and taking every 2nd latent = encoding only those frames.
+    _cached_latents_give_the_same_loss(net, two_rooms_data, horizon=3)
+    # env actions (a1, a2) form the model action [a1, a2]
+    actions = torch.arange(12.0).reshape(1, 6, 2)
+    torch.testing.assert_close(net.chunk(actions)[0, 1], torch.tensor([4.0, 5.0, 6.0, 7.0]))
+    env = gym.make("worldmodel/TwoRooms-v0")
+    model = build_world_model(ModuleConfig("learned", path, bf16=False), env)
+    assert model.frameskip == 2 and model.action_dim == 2
+    state = torch.randn(3, 16)
+    torch.testing.assert_close(model.rollout(state, actions.expand(3, -1, -1)),
+                               net.predictor.rollout(state, net.chunk(actions).expand(3, -1, -1)))
+    with pytest.raises(ValueError, match="multiple of 2"):
+        model.rollout(state, torch.zeros(3, 5, 2))
+    # A Mode-1 policy imagines through it holding each action for the model step.
+    from worldmodel.actor.policy import PolicyNet
+
+    imagined = PolicyNet(16, 2, hidden=8).imagine(model, state, torch.randn(3, 16), 5)
+    assert imagined.shape == (3, 5, 2)
+    torch.testing.assert_close(imagined[:, 0], imagined[:, 1])
+    # The agent plans with it.
+    agent, obs = _tiny_agent(path, env)
+    assert agent.step({"pixels": obs["pixels"][None]}).shape == (1, 2)
 
 
 def test_latent_variable_z(two_rooms_data, tmp_path):

@@ -74,7 +74,8 @@ class Agent:
         if A is None:
             return
         with torch.no_grad():
-            out = self.world_model.rollout(goal[:1], torch.zeros(1, 1, A, device=goal.device))
+            k = getattr(self.world_model, "frameskip", 1)
+            out = self.world_model.rollout(goal[:1], torch.zeros(1, k, A, device=goal.device))
         if tuple(out.shape[2:]) != tuple(goal.shape[1:]):
             raise ValueError(
                 f"the world model predicts states of shape {tuple(out.shape[2:])} but the "

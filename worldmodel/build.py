@@ -108,8 +108,9 @@ def build_world_model(cfg: ModuleConfig, env) -> Any:
     if cfg.name == "learned":
         from worldmodel.world_model.learned import LearnedWorldModel
 
-        return LearnedWorldModel(_trained(cfg.checkpoint, "world_model", env).predictor,
-                                 bf16=cfg.bf16, z_std=cfg.z_std)
+        net = _trained(cfg.checkpoint, "world_model", env)
+        return LearnedWorldModel(net.predictor, bf16=cfg.bf16, z_std=cfg.z_std,
+                                 frameskip=net.frameskip)
     raise ValueError(f"unknown world model {cfg.name!r}; available: oracle, learned")
 
 

@@ -29,13 +29,17 @@ class PolicyNet(nn.Module):
     @torch.no_grad()
     def imagine(self, world_model, state: torch.Tensor, goal: torch.Tensor,
                 horizon: int) -> torch.Tensor:
-        """Roll the policy through a world model: a warm start for Mode-2 -> [B, H, A]."""
+        """Roll the policy through a world model: a warm start for Mode-2 -> [B, H, A].
+
+        A world model of frameskip k steps k env steps at once: the policy's action is held
+        for them."""
+        k = getattr(world_model, "frameskip", 1)
         actions = []
-        for _ in range(horizon):
-            a = self(state, goal)
+        for _ in range(-(-horizon // k)):
+            a = self(state, goal).repeat(1, k)
             actions.append(a)
             state = world_model.step(state, a)
-        return torch.stack(actions, dim=1)
+        return torch.cat(actions, dim=1).unflatten(1, (-1, a.shape[1] // k))[:, :horizon]
 
 
 class PolicyActor:

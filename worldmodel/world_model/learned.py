@@ -18,7 +18,7 @@ class LearnedWorldModel:
     differentiable = True
 
     def __init__(self, predictor: torch.nn.Module, bf16: bool = False,
-                 z_std: float = 0.0) -> None:
+                 z_std: float = 0.0, frameskip: int = 1) -> None:
         self.predictor = predictor.eval().requires_grad_(False)
         self.bf16 = bf16
         # A predictor with a latent variable: z = 0 (the mean future) or, with z_std > 0,
@@ -26,17 +26,34 @@ class LearnedWorldModel:
         self.z_std = z_std
         self.dtype = torch.bfloat16 if bf16 else torch.float32
         self._net = copy.deepcopy(self.predictor).to(self.dtype) if bf16 else self.predictor
-        self.action_dim = predictor.action_dim
+        # A model step spans ``frameskip`` env steps and takes their actions as one: plans
+        # stay sequences of env actions, and the model sees one state per ``frameskip``.
+        if frameskip < 1 or predictor.action_dim % frameskip:
+            raise ValueError(f"frameskip {frameskip} does not divide the predictor's "
+                             f"{predictor.action_dim}-d model action")
+        self.frameskip = frameskip
+        self.action_dim = predictor.action_dim // frameskip
 
     def step(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """state [B, D], action [B, A] -> next state [B, D] (fp32)."""
+        """state [B, D], action [B, A] (or [B, k*A], the k env actions of one model step
+        for a frameskip of k) -> next state [B, D] (fp32)."""
+        if action.shape[-1] != self.action_dim * self.frameskip:
+            raise ValueError(f"one step of this world model takes {self.frameskip} env "
+                             f"action(s) of {self.action_dim} dims; use rollout for env actions")
         return self._net.step(state.to(self.dtype), action.to(self.dtype)).float()
 
     def rollout(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """state [B, D], actions [B, H, A] -> states [B, H, D] (fp32)."""
-        if actions.shape[-1] != self.action_dim:
+        """state [B, D], env actions [B, H, A] -> states [B, H/k, D] (fp32) after every k-th
+        action for a frameskip of k (H a multiple of k)."""
+        B, H, A = actions.shape
+        if self.action_dim != A:
             raise ValueError(f"the world model takes {self.action_dim}-d actions, got "
-                             f"{actions.shape[-1]}-d")
+                             f"{A}-d")
+        k = self.frameskip
+        if H % k:
+            raise ValueError(f"this world model steps {k} env steps at a time: plan a horizon "
+                             f"that is a multiple of {k}, got {H}")
+        actions = actions.reshape(B, H // k, k * A)
         inputs = [state.to(self.dtype), actions.to(self.dtype)]
         z_dim = getattr(self._net, "z_dim", 0)
         if self.z_std > 0 and z_dim:

@@ -59,25 +59,26 @@ def evaluate_world_model(net, data: EpisodeDataset, test_eps: list[int], train_e
     probe = fit_linear(z_train.flatten(0, 1), pos_train.flatten(0, 1))
     z = encode_episodes(net, eps["pixels"][test])
     actions = eps["action"][test]
-    T = actions.shape[1]
+    T, k = actions.shape[1], net.frameskip  # horizons count model steps of k env steps
     rows = []
-    for h in [h for h in HORIZONS if h <= T]:
-        starts = torch.arange(0, T - h + 1, max(1, (T - h + 1) // 8))
+    for h in [h for h in HORIZONS if h * k <= T]:
+        n = h * k
+        starts = torch.arange(0, T - n + 1, max(1, (T - n + 1) // 8))
         pred_l1, copy_l1, pred_pos, copy_pos = [], [], [], []
         for s in starts.tolist():
-            rollout = net.predictor.rollout(z[:, s], actions[:, s:s + h])[:, -1]
-            true = z[:, s + h]
+            rollout = net.predictor.rollout(z[:, s], net.chunk(actions[:, s:s + n]))[:, -1]
+            true = z[:, s + n]
             pred_l1.append((rollout - true).abs().mean())
             copy_l1.append((z[:, s] - true).abs().mean())
-            pred_pos.append((probe(rollout) - pos[:, s + h]).norm(dim=-1).mean())
-            copy_pos.append((pos[:, s] - pos[:, s + h]).norm(dim=-1).mean())
-        rows.append({"horizon": h,
+            pred_pos.append((probe(rollout) - pos[:, s + n]).norm(dim=-1).mean())
+            copy_pos.append((pos[:, s] - pos[:, s + n]).norm(dim=-1).mean())
+        rows.append({"horizon": h, "env_steps": n,
                      "latent_l1": float(torch.stack(pred_l1).mean()),
                      "latent_l1_copy_last": float(torch.stack(copy_l1).mean()),
                      "position_error": float(torch.stack(pred_pos).mean()),
                      "position_error_copy_last": float(torch.stack(copy_pos).mean())})
     probe_fit = float((probe(z) - pos).norm(dim=-1).mean())
-    landscape = energy_landscape(net, z, actions)
+    landscape = energy_landscape(net, z, actions, k)
     report = {"horizons": rows, "probe_position_error_on_true_latents": probe_fit,
               "energy_landscape": landscape["summary"]}
     out.mkdir(parents=True, exist_ok=True)
@@ -87,19 +88,21 @@ def evaluate_world_model(net, data: EpisodeDataset, test_eps: list[int], train_e
 
 
 @torch.no_grad()
-def energy_landscape(net, z: torch.Tensor, actions: torch.Tensor, transitions: int = 4,
-                     grid: int = 21) -> dict:
-    """Cost ||f(z_t, a) - z_{t+1}|| over a grid of first actions a in [-1, 1]^2 (first two
-    action dimensions), for a few held-out transitions."""
+def energy_landscape(net, z: torch.Tensor, actions: torch.Tensor, frameskip: int = 1,
+                     transitions: int = 4, grid: int = 21) -> dict:
+    """Cost ||f(z_t, a) - z_{t+k}|| over a grid of first actions a in [-1, 1]^2 (first two
+    action dimensions; the other k-1 env actions of a model step stay true), for a few
+    held-out transitions. z [E, T+1, D], actions [E, T, A]."""
     values = torch.linspace(-1, 1, grid)
     a0, a1 = torch.meshgrid(values, values, indexing="ij")
     maps, gaps = [], []
+    k = frameskip
     for i in range(min(transitions, z.shape[0])):
-        t = 3 + 7 * i % max(1, actions.shape[1] - 4)
-        cand = actions[i, t].repeat(grid * grid, 1)
+        t = 3 + 7 * i % max(1, actions.shape[1] - 3 - k)
+        cand = actions[i, t:t + k].flatten().repeat(grid * grid, 1)
         cand[:, 0], cand[:, 1] = a0.flatten(), a1.flatten()
         nxt = net.predictor.step(z[i, t].expand(grid * grid, -1), cand)
-        cost = (nxt - z[i, t + 1]).norm(dim=-1).reshape(grid, grid)
+        cost = (nxt - z[i, t + k]).norm(dim=-1).reshape(grid, grid)
         best = torch.nonzero(cost == cost.min())[0]
         argmin = torch.stack([values[best[0]], values[best[1]]])
         gaps.append(float((argmin - actions[i, t, :2].clamp(-1, 1)).norm()))
@@ -114,14 +117,14 @@ def _plot(rows: list[dict], landscape: dict, out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    hs = [r["horizon"] for r in rows]
+    hs = [r["env_steps"] for r in rows]  # env steps: models of any frameskip compare
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.2))
     a.plot(hs, [r["latent_l1"] for r in rows], "o-", label="world model")
     a.plot(hs, [r["latent_l1_copy_last"] for r in rows], "s--", label="copy last state")
-    a.set(xlabel="horizon (steps)", ylabel="latent L1", title="latent prediction error")
+    a.set(xlabel="horizon (env steps)", ylabel="latent L1", title="latent prediction error")
     b.plot(hs, [r["position_error"] for r in rows], "o-", label="world model")
     b.plot(hs, [r["position_error_copy_last"] for r in rows], "s--", label="copy last state")
-    b.set(xlabel="horizon (steps)", ylabel="position error (probe)",
+    b.set(xlabel="horizon (env steps)", ylabel="position error (probe)",
           title="decoded position error")
     for ax in (a, b):
         ax.legend()

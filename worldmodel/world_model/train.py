@@ -45,6 +45,7 @@ class TrainConfig:
     channels: list[int] = field(default_factory=lambda: [8, 16, 16])  # conv encoder widths
     latent_dim: int = 64
     frames: int = 1  # frame history the encoder reads (2 makes velocity observable)
+    frameskip: int = 1  # env steps per model step; the predictor takes their k actions as one
     z_dim: int = 0  # latent variable of the MLP predictor (0: deterministic)
     z_weight: float = 0.1  # penalty on the inferred latent's size
     hidden: int = 512
@@ -125,6 +126,11 @@ class WorldModelNet(nn.Module):
     def __init__(self, cfg: TrainConfig, image_size: int, action_dim: int,
                  encoder: nn.Module | None = None, predictor: nn.Module | None = None) -> None:
         super().__init__()
+        if cfg.frameskip < 1:
+            raise ValueError(f"frameskip must be at least 1 env step per model step, got "
+                             f"{cfg.frameskip}")
+        self.frameskip = cfg.frameskip
+        action_dim = action_dim * cfg.frameskip  # one model step takes k env actions
         self.encoder = encoder or ConvEncoder(image_size, tuple(cfg.channels), cfg.latent_dim,
                                               cfg.frames)
         D = self.encoder.latent_dim
@@ -152,16 +158,30 @@ class WorldModelNet(nn.Module):
         lead = stacked.shape[:-3]
         return self.encoder(stacked.reshape(-1, *stacked.shape[-3:])).reshape(*lead, -1)
 
+    def chunk(self, actions: torch.Tensor) -> torch.Tensor:
+        """Env actions [B, s*H, A] -> model actions [B, H, s*A] for a frameskip of s."""
+        s = self.frameskip
+        if actions.shape[1] % s:
+            raise ValueError(f"this world model steps {s} env steps at a time: give it a "
+                             f"multiple of {s} actions, got {actions.shape[1]}")
+        return actions.unflatten(1, (actions.shape[1] // s, s)).flatten(2)
+
     def forward(self, frames: torch.Tensor, actions: torch.Tensor,
                 encoded: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
-        """The training loss and its parts. frames: pixels [B, H+k, C, H, W], or with
-        ``encoded`` their latents [B, H+k, D] (a frozen encoder's, computed once); actions
-        [B, H+k-1, A] for a history of k frames (the first k-1 steps only fill the
-        history). The forward pass, so DDP syncs gradients."""
+        """The training loss and its parts. frames: pixels [B, s*H+k, C, H, W], or with
+        ``encoded`` their latents [B, s*H+k, D] (a frozen encoder's, computed once); actions
+        [B, s*H+k-1, A] for a history of k frames (the first k-1 steps only fill the
+        history) and a frameskip of s (the model sees every s-th frame). The forward pass,
+        so DDP syncs gradients."""
         cfg = self.cfg
-        k = self.encoder.frames
-        z = frames[:, k - 1:] if encoded else self.encode(frames)  # [B, H+1, D]
-        actions = actions[:, k - 1:]
+        k, s = self.encoder.frames, self.frameskip
+        if encoded:
+            z = frames[:, k - 1::s]  # [B, H+1, D]
+        else:  # only the frames the model steps to, each with its k-frame history
+            times = torch.arange(k - 1, frames.shape[1], s, device=frames.device)
+            history = frames[:, times[:, None] + torch.arange(1 - k, 1, device=frames.device)]
+            z = self.encoder(history.flatten(2, 3).flatten(0, 1)).unflatten(0, history.shape[:2])
+        actions = self.chunk(actions[:, k - 1:])
         parts: dict[str, torch.Tensor] = {}
         latent = None
         if cfg.z_dim:
@@ -220,7 +240,7 @@ def build_net(cfg: TrainConfig, data: EpisodeDataset) -> WorldModelNet:
             if cfg.predictor != "transformer":
                 raise ValueError("pretrained_predictor=true needs predictor=transformer")
             predictor = ACTransformer.from_jepa_predictor(
-                jepa.predictor, data.meta.action_dim, max_frames=cfg.max_frames)
+                jepa.predictor, data.meta.action_dim * cfg.frameskip, max_frames=cfg.max_frames)
             return WorldModelNet(cfg, data.meta.image_size, data.meta.action_dim, encoder,
                                  predictor)
     elif cfg.pretrained_predictor:
@@ -244,7 +264,8 @@ def net_from_checkpoint(path: str | Path) -> tuple[WorldModelNet, dict]:
         encoder = FrozenPooledEncoder(vit)
         if cfg.pretrained_predictor:  # shaped like the JEPA predictor it started from
             predictor = ACTransformer(
-                encoder.latent_dim, ckpt["action_dim"], dim=pretrain_cfg.predictor_dim,
+                encoder.latent_dim, ckpt["action_dim"] * cfg.frameskip,
+                dim=pretrain_cfg.predictor_dim,
                 depth=pretrain_cfg.predictor_depth, heads=pretrain_cfg.predictor_heads,
                 max_frames=cfg.max_frames)
     net = WorldModelNet(cfg, ckpt["image_size"], ckpt["action_dim"], encoder, predictor)
@@ -267,10 +288,12 @@ def _train(cfg: TrainConfig, procs) -> dict:
     data = EpisodeDataset.open(cfg.data)
     if cfg.frames < 1:
         raise ValueError(f"frames must be at least 1, got {cfg.frames}")
-    window = cfg.horizon + cfg.frames - 1  # steps a sample spans, history included
+    # Env steps a sample spans, history included.
+    window = cfg.horizon * cfg.frameskip + cfg.frames - 1
     if data.meta.episode_length < window:
         raise DatasetError(f"{cfg.data} has episodes of {data.meta.episode_length} steps, "
-                           f"shorter than horizon + frames - 1 = {window}; lower the horizon")
+                           f"shorter than horizon x frameskip + frames - 1 = {window}; lower "
+                           "the horizon or the frameskip")
     torch.manual_seed(cfg.seed)
     net = build_net(cfg, data).to(procs.device)
     module = net
