@@ -40,6 +40,34 @@ def test_append_adds_new_episodes(tmp_path):
     assert len(data) == 4 and summary["episodes_total"] == 4
     states = data.episodes["state"][:, 0]
     assert len({tuple(s.tolist()) for s in states}) == 4  # appended episodes are new ones
+    # Each chunk records the behaviour that made it: appended chunks may differ.
+    cfg.noise, cfg.noise_correlation = 0.7, 0.9
+    data, _ = collect(cfg)
+    chunks = data.meta.chunks
+    assert (chunks[0]["noise"], chunks[-1]["noise"], chunks[-1]["noise_correlation"]) == \
+        (0.3, 0.7, 0.9)
+
+
+def test_correlated_expert_noise():
+    """AR(1) noise: the set std, the set lag-1 correlation, anew after reset."""
+    import numpy as np
+
+    from worldmodel.data.policies import make_policy
+
+    policy = make_policy("noisy_expert", "worldmodel/TwoRooms-v0", 2, noise=0.1,
+                         correlation=0.9)
+    policy.expert = lambda info: np.zeros((len(info["state"]), 2))  # the noise alone
+    rng = np.random.default_rng(0)
+    info = {"state": np.zeros((400, 2))}
+    noise = np.stack([policy(info, rng) for _ in range(60)])  # [T, N, A]
+    assert abs(noise.std() - 0.1) < 0.01
+    lag1 = (noise[1:] * noise[:-1]).mean() / (noise * noise).mean()
+    assert abs(lag1 - 0.9) < 0.03
+    policy.reset()
+    after = policy(info, rng)
+    assert abs(np.corrcoef(after.ravel(), noise[-1].ravel())[0, 1]) < 0.2
+    with pytest.raises(ValueError, match="correlation"):
+        make_policy("noisy_expert", "worldmodel/TwoRooms-v0", 2, correlation=1.0)
 
 
 def test_interrupted_write_leaves_a_readable_dataset(tmp_path):

@@ -27,6 +27,7 @@ class CollectConfig:
     episodes: int = 64
     policy: str = "noisy_expert"  # random | noisy_expert | expert
     noise: float = 0.3
+    noise_correlation: float = 0.0  # AR(1) coefficient of the expert's noise over steps
     seed: int = 0
     image_size: int = 64
     out: str = "data/two_rooms"
@@ -61,6 +62,8 @@ def _rollout(vec: gym.vector.VectorEnv, policy, steps: int, seed: int,
              rng: np.random.Generator) -> TensorDict:
     """One batch of episodes, one per sub-environment -> TensorDict [N]."""
     obs, info = vec.reset(seed=seed)
+    if hasattr(policy, "reset"):  # noise with memory starts anew with each episode
+        policy.reset()
     pixels, states, success = [obs["pixels"]], [info["state"]], [info["is_success"]]
     actions, rewards, dones = [], [], []
     goal_pixels, goal_state = obs["goal"], info["goal_state"]
@@ -131,7 +134,10 @@ def collect(cfg: CollectConfig) -> tuple[EpisodeDataset, dict]:
     vec = make_vector_env(cfg.env, cfg.image_size, T)
     try:
         data = open_or_create(cfg, vec)
-        policy = make_policy(cfg.policy, cfg.env.id, vec.single_action_space.shape[0], cfg.noise)
+        policy = make_policy(cfg.policy, cfg.env.id, vec.single_action_space.shape[0],
+                             cfg.noise, cfg.noise_correlation)
+        behaviour = {"policy": cfg.policy, "noise": cfg.noise,
+                     "noise_correlation": cfg.noise_correlation}
         n = vec.num_envs
         # Seeds continue after the episodes already there, so appending adds new episodes.
         first = cfg.seed + len(data)
@@ -148,7 +154,7 @@ def collect(cfg: CollectConfig) -> tuple[EpisodeDataset, dict]:
             done += take
             bar.update(take)
             if sum(p.shape[0] for p in pending) >= cfg.chunk_episodes or done == cfg.episodes:
-                data.append(torch.cat(pending), seed=chunk_seed)
+                data.append(torch.cat(pending), seed=chunk_seed, **behaviour)
                 pending, chunk_seed = [], first + done
         bar.close()
         seconds = time.perf_counter() - start

@@ -130,8 +130,9 @@ class EpisodeDataset:
         return cls(path, meta)
 
     # -- writing ---------------------------------------------------------------------------
-    def append(self, episodes: TensorDict, seed: int) -> None:
-        """Write a batch of episodes [E] as a new chunk, then list it in ``meta.json``."""
+    def append(self, episodes: TensorDict, seed: int, **record) -> None:
+        """Write a batch of episodes [E] as a new chunk, then list it in ``meta.json`` with
+        ``record`` (e.g. the behaviour policy that made it: appended chunks may differ)."""
         self._check_episodes(episodes)
         name = f"chunk_{len(self.meta.chunks):05d}"
         tmp = self.path / f".{name}.tmp"
@@ -139,7 +140,8 @@ class EpisodeDataset:
             shutil.rmtree(tmp)
         episodes.memmap(prefix=str(tmp))
         os.replace(tmp, self.path / name)
-        self.meta.chunks.append({"name": name, "episodes": int(episodes.shape[0]), "seed": seed})
+        self.meta.chunks.append({"name": name, "episodes": int(episodes.shape[0]), "seed": seed,
+                                 **record})
         _write_json_atomic(self.path / "meta.json", asdict(self.meta))
         self._episodes = None
 

@@ -35,10 +35,21 @@ class RandomPolicy:
 
 
 class NoisyExpert:
-    """A scripted expert plus Gaussian noise, clipped to the action bounds."""
+    """A scripted expert plus Gaussian noise, clipped to the action bounds.
 
-    def __init__(self, noise: float = 0.3) -> None:
-        self.noise = noise
+    ``correlation`` rho makes the noise an AR(1) process over an episode's steps (same
+    std ``noise``): sustained pushes, like the smooth action sequences a planner's
+    coloured-noise search tries, which white noise averages away. ``reset`` starts it anew.
+    """
+
+    def __init__(self, noise: float = 0.3, correlation: float = 0.0) -> None:
+        if not 0.0 <= correlation < 1.0:
+            raise ValueError(f"noise correlation must be in [0, 1), got {correlation}")
+        self.noise, self.correlation = noise, correlation
+        self._drift: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self._drift = None
 
     def expert(self, info: dict) -> np.ndarray:
         """Noise-free expert actions [N, A]."""
@@ -46,7 +57,12 @@ class NoisyExpert:
 
     def __call__(self, info: dict, rng: np.random.Generator) -> np.ndarray:
         action = self.expert(info)
-        action = action + self.noise * rng.standard_normal(action.shape)
+        fresh = rng.standard_normal(action.shape)
+        rho = self.correlation
+        if self._drift is not None and self._drift.shape == fresh.shape:
+            fresh = rho * self._drift + np.sqrt(1.0 - rho * rho) * fresh
+        self._drift = fresh
+        action = action + self.noise * fresh
         return np.clip(action, -1.0, 1.0).astype(np.float32)
 
 
@@ -58,8 +74,9 @@ def _layout(info: dict) -> TwoRoomsLayout:
 class TwoRoomsExpert(NoisyExpert):
     """Straight to the door, through it, then straight to the goal."""
 
-    def __init__(self, noise: float = 0.3, max_step: float = 0.05) -> None:
-        super().__init__(noise)
+    def __init__(self, noise: float = 0.3, correlation: float = 0.0,
+                 max_step: float = 0.05) -> None:
+        super().__init__(noise, correlation)
         self.max_step = max_step
 
     def expert(self, info: dict) -> np.ndarray:
@@ -95,8 +112,10 @@ EXPERTS: dict[str, type[NoisyExpert]] = {
 }
 
 
-def make_policy(name: str, env_id: str, action_dim: int, noise: float = 0.3) -> Policy:
-    """``random`` or ``noisy_expert`` for ``env_id``; a clear error when there is no expert."""
+def make_policy(name: str, env_id: str, action_dim: int, noise: float = 0.3,
+                correlation: float = 0.0) -> Policy:
+    """``random`` or ``noisy_expert`` for ``env_id`` (``correlation``: AR(1) noise over
+    steps); a clear error when there is no expert."""
     if name == "random":
         return RandomPolicy(action_dim)
     if name in ("noisy_expert", "expert"):
@@ -105,5 +124,6 @@ def make_policy(name: str, env_id: str, action_dim: int, noise: float = 0.3) -> 
                 f"no scripted expert for {env_id!r} (experts exist for {sorted(EXPERTS)}); "
                 "use policy=random"
             )
-        return EXPERTS[env_id](noise=0.0 if name == "expert" else noise)
+        return EXPERTS[env_id](noise=0.0 if name == "expert" else noise,
+                               correlation=correlation)
     raise ValueError(f"unknown policy {name!r}: choose random, noisy_expert or expert")
