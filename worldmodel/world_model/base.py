@@ -40,3 +40,12 @@ class ModuleWorldModel(StepRollout):
 
     def step(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         return self.module(state, action)
+
+
+def chunk_actions(actions: torch.Tensor, frameskip: int) -> torch.Tensor:
+    """Env actions [B, k*H, A] -> model actions [B, H, k*A] for a world model whose one
+    step spans k = ``frameskip`` env steps (k=1: unchanged)."""
+    if actions.shape[1] % frameskip:
+        raise ValueError(f"this world model steps {frameskip} env steps at a time: give it "
+                         f"a multiple of {frameskip} actions, got {actions.shape[1]}")
+    return actions.unflatten(1, (actions.shape[1] // frameskip, frameskip)).flatten(2)

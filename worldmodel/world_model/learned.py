@@ -6,6 +6,8 @@ import copy
 
 import torch
 
+from .base import chunk_actions
+
 
 class LearnedWorldModel:
     """Wraps a predictor with ``step``/``rollout``, frozen.
@@ -45,15 +47,10 @@ class LearnedWorldModel:
     def rollout(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """state [B, D], env actions [B, H, A] -> states [B, H/k, D] (fp32) after every k-th
         action for a frameskip of k (H a multiple of k)."""
-        B, H, A = actions.shape
-        if self.action_dim != A:
+        if actions.shape[-1] != self.action_dim:
             raise ValueError(f"the world model takes {self.action_dim}-d actions, got "
-                             f"{A}-d")
-        k = self.frameskip
-        if H % k:
-            raise ValueError(f"this world model steps {k} env steps at a time: plan a horizon "
-                             f"that is a multiple of {k}, got {H}")
-        actions = actions.reshape(B, H // k, k * A)
+                             f"{actions.shape[-1]}-d")
+        actions = chunk_actions(actions, self.frameskip)  # plan a multiple of k steps
         inputs = [state.to(self.dtype), actions.to(self.dtype)]
         z_dim = getattr(self._net, "z_dim", 0)
         if self.z_std > 0 and z_dim:

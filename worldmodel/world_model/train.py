@@ -30,6 +30,7 @@ from worldmodel.jepa.schedules import WarmupCosine
 from worldmodel.perception.cnn import ConvEncoder
 from worldmodel.perception.history import stack_frames
 
+from .base import chunk_actions
 from .predictors import ACTransformer, MLPPredictor
 
 
@@ -160,11 +161,7 @@ class WorldModelNet(nn.Module):
 
     def chunk(self, actions: torch.Tensor) -> torch.Tensor:
         """Env actions [B, s*H, A] -> model actions [B, H, s*A] for a frameskip of s."""
-        s = self.frameskip
-        if actions.shape[1] % s:
-            raise ValueError(f"this world model steps {s} env steps at a time: give it a "
-                             f"multiple of {s} actions, got {actions.shape[1]}")
-        return actions.unflatten(1, (actions.shape[1] // s, s)).flatten(2)
+        return chunk_actions(actions, self.frameskip)
 
     def forward(self, frames: torch.Tensor, actions: torch.Tensor,
                 encoded: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
