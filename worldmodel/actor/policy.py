@@ -36,10 +36,10 @@ class PolicyNet(nn.Module):
         k = getattr(world_model, "frameskip", 1)
         actions = []
         for _ in range(-(-horizon // k)):
-            a = self(state, goal).repeat(1, k)
-            actions.append(a)
-            state = world_model.step(state, a)
-        return torch.cat(actions, dim=1).unflatten(1, (-1, a.shape[1] // k))[:, :horizon]
+            a = self(state, goal)
+            actions.append(a[:, None].expand(-1, k, -1))
+            state = world_model.step(state, a.repeat(1, k))
+        return torch.cat(actions, dim=1)[:, :horizon]
 
 
 class PolicyActor:

@@ -72,6 +72,11 @@ class TrainConfig:
     device: str = "auto"
     progress: bool = True
 
+    def model_action_dim(self, action_dim: int) -> int:
+        """The predictor's action size for env actions of ``action_dim``: one model step
+        takes the ``frameskip`` env actions it spans."""
+        return action_dim * self.frameskip
+
     @property
     def max_frames(self) -> int:
         """Frames the transformer predictor's time embedding covers (a training window)."""
@@ -131,7 +136,7 @@ class WorldModelNet(nn.Module):
             raise ValueError(f"frameskip must be at least 1 env step per model step, got "
                              f"{cfg.frameskip}")
         self.frameskip = cfg.frameskip
-        action_dim = action_dim * cfg.frameskip  # one model step takes k env actions
+        action_dim = cfg.model_action_dim(action_dim)
         self.encoder = encoder or ConvEncoder(image_size, tuple(cfg.channels), cfg.latent_dim,
                                               cfg.frames)
         D = self.encoder.latent_dim
@@ -152,10 +157,11 @@ class WorldModelNet(nn.Module):
                                            nn.Linear(128, cfg.z_dim))
         self.cfg = cfg
 
-    def encode(self, pixels: torch.Tensor, pad: bool = False) -> torch.Tensor:
+    def encode(self, pixels: torch.Tensor, pad: bool = False, every: int = 1) -> torch.Tensor:
         """Frame sequences [B, T, C, H, W] uint8 -> latents [B, T-k+1, D] for a history of
-        k frames, or [B, T, D] with ``pad`` (the first frame repeated before the start)."""
-        stacked = stack_frames(pixels, self.encoder.frames, pad)
+        k frames, or [B, T, D] with ``pad`` (the first frame repeated before the start);
+        ``every`` s encodes only every s-th of them (what a frameskip-s model steps to)."""
+        stacked = stack_frames(pixels, self.encoder.frames, pad)[..., ::every, :, :, :]
         lead = stacked.shape[:-3]
         return self.encoder(stacked.reshape(-1, *stacked.shape[-3:])).reshape(*lead, -1)
 
@@ -172,12 +178,7 @@ class WorldModelNet(nn.Module):
         so DDP syncs gradients."""
         cfg = self.cfg
         k, s = self.encoder.frames, self.frameskip
-        if encoded:
-            z = frames[:, k - 1::s]  # [B, H+1, D]
-        else:  # only the frames the model steps to, each with its k-frame history
-            times = torch.arange(k - 1, frames.shape[1], s, device=frames.device)
-            history = frames[:, times[:, None] + torch.arange(1 - k, 1, device=frames.device)]
-            z = self.encoder(history.flatten(2, 3).flatten(0, 1)).unflatten(0, history.shape[:2])
+        z = frames[:, k - 1::s] if encoded else self.encode(frames, every=s)  # [B, H+1, D]
         actions = self.chunk(actions[:, k - 1:])
         parts: dict[str, torch.Tensor] = {}
         latent = None
@@ -237,7 +238,8 @@ def build_net(cfg: TrainConfig, data: EpisodeDataset) -> WorldModelNet:
             if cfg.predictor != "transformer":
                 raise ValueError("pretrained_predictor=true needs predictor=transformer")
             predictor = ACTransformer.from_jepa_predictor(
-                jepa.predictor, data.meta.action_dim * cfg.frameskip, max_frames=cfg.max_frames)
+                jepa.predictor, cfg.model_action_dim(data.meta.action_dim),
+                max_frames=cfg.max_frames)
             return WorldModelNet(cfg, data.meta.image_size, data.meta.action_dim, encoder,
                                  predictor)
     elif cfg.pretrained_predictor:
@@ -261,7 +263,7 @@ def net_from_checkpoint(path: str | Path) -> tuple[WorldModelNet, dict]:
         encoder = FrozenPooledEncoder(vit)
         if cfg.pretrained_predictor:  # shaped like the JEPA predictor it started from
             predictor = ACTransformer(
-                encoder.latent_dim, ckpt["action_dim"] * cfg.frameskip,
+                encoder.latent_dim, cfg.model_action_dim(ckpt["action_dim"]),
                 dim=pretrain_cfg.predictor_dim,
                 depth=pretrain_cfg.predictor_depth, heads=pretrain_cfg.predictor_heads,
                 max_frames=cfg.max_frames)
