@@ -56,8 +56,20 @@ def test_end_to_end_recipe_learns_and_reports(two_rooms_data, tmp_path, predicto
     assert [r["horizon"] for r in report["horizons"]] == [1, 5, 10]
     assert (tmp_path / "run" / "prediction_error.png").exists()
     assert (tmp_path / "run" / "energy_landscape.png").exists()
+    assert 0.0 <= report["latent_step_ratio"] < 2.0
     net, ckpt = net_from_checkpoint(tmp_path / "run" / "last.pt")
     assert ckpt["step"] == 6 and ckpt["env_id"] == "worldmodel/TwoRooms-v0"
+
+
+def test_latent_step_ratio_tells_smooth_latents_from_a_hash():
+    from worldmodel.world_model.report import latent_step_ratio
+
+    g = torch.Generator().manual_seed(0)
+    walk = (0.05 * torch.randn(8, 200, 16, generator=g)).cumsum(1)  # smooth in time
+    noise = torch.randn(8, 200, 16, generator=g)  # each frame unrelated to the last
+    assert latent_step_ratio(walk) < 0.3
+    assert abs(latent_step_ratio(noise) - 2 ** 0.5) < 0.05
+    assert latent_step_ratio(torch.ones(2, 5, 3)) == 0.0
 
 
 def test_frozen_recipe_on_a_pretrained_encoder(two_rooms_data, tmp_path):

@@ -7,6 +7,10 @@
   Reacher's joint angles are unbounded and say nothing linear about where the arm is.
 * Energy landscape: the planning cost (distance of the predicted latent to the true next
   latent) as a function of the first action on a grid around the true action.
+* Latent step ratio: how far a latent moves in one step against how far latents spread over
+  the data. Near sqrt(2) the latent of the next frame is as unrelated to this one as any
+  other frame's (a hash of the state, not a smooth map of it): no predictor can follow it,
+  and an L1-trained one predicts the mean.
 """
 
 from __future__ import annotations
@@ -45,6 +49,15 @@ def agent_position(meta: DatasetMeta, states: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(np.asarray(achieved), dtype=torch.float32)
 
 
+def latent_step_ratio(z: torch.Tensor) -> float:
+    """Latents of episodes [E, T, D] -> RMS one-step change over RMS spread about the mean,
+    summed over dimensions (0: frozen; small: smooth in time; sqrt(2): independent draws)."""
+    step = (z[:, 1:] - z[:, :-1]).flatten(0, 1)
+    flat = z.flatten(0, 1)
+    return float(step.pow(2).mean(0).sum().sqrt() / (flat - flat.mean(0)).pow(2).mean(0).sum()
+                 .sqrt().clamp_min(1e-12))
+
+
 @torch.no_grad()
 def evaluate_world_model(net, data: EpisodeDataset, test_eps: list[int], train_eps: list[int],
                          out: Path, max_episodes: int = 64) -> dict:
@@ -80,6 +93,7 @@ def evaluate_world_model(net, data: EpisodeDataset, test_eps: list[int], train_e
     probe_fit = float((probe(z) - pos).norm(dim=-1).mean())
     landscape = energy_landscape(net, z, actions, k)
     report = {"horizons": rows, "probe_position_error_on_true_latents": probe_fit,
+              "latent_step_ratio": latent_step_ratio(z),
               "energy_landscape": landscape["summary"]}
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2))
