@@ -11,18 +11,21 @@ from __future__ import annotations
 import torch
 
 
-def stack_frames(frames: torch.Tensor, k: int, pad: bool = False) -> torch.Tensor:
+def stack_frames(frames: torch.Tensor, k: int, pad: bool = False,
+                 every: int = 1) -> torch.Tensor:
     """Sliding windows of k frames: [..., T, C, H, W] -> [..., T-k+1, k*C, H, W], or
-    [..., T, k*C, H, W] with ``pad`` (the first frame repeated before the start)."""
+    [..., T, k*C, H, W] with ``pad`` (the first frame repeated before the start); ``every``
+    s keeps only every s-th window, and builds no other."""
     if k == 1:
-        return frames
+        return frames[..., ::every, :, :, :]
     if pad:
         first = frames[..., :1, :, :, :].expand(*frames.shape[:-4], k - 1, *frames.shape[-3:])
         frames = torch.cat([first, frames], dim=-4)
     T = frames.shape[-4]
     if k > T:
         raise ValueError(f"{T} frames are fewer than the history of {k} the encoder reads")
-    windows = torch.stack([frames[..., i:T - k + 1 + i, :, :, :] for i in range(k)], dim=-4)
+    windows = torch.stack([frames[..., i:T - k + 1 + i:every, :, :, :] for i in range(k)],
+                          dim=-4)
     return windows.flatten(-4, -3)
 
 

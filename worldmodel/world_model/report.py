@@ -52,10 +52,10 @@ def agent_position(meta: DatasetMeta, states: torch.Tensor) -> torch.Tensor:
 def latent_step_ratio(z: torch.Tensor) -> float:
     """Latents of episodes [E, T, D] -> RMS one-step change over RMS spread about the mean,
     summed over dimensions (0: frozen; small: smooth in time; sqrt(2): independent draws)."""
-    step = (z[:, 1:] - z[:, :-1]).flatten(0, 1)
     flat = z.flatten(0, 1)
-    return float(step.pow(2).mean(0).sum().sqrt() / (flat - flat.mean(0)).pow(2).mean(0).sum()
-                 .sqrt().clamp_min(1e-12))
+    step = (z[:, 1:] - z[:, :-1]).pow(2).mean((0, 1)).sum().sqrt()
+    spread = (flat - flat.mean(0)).pow(2).mean(0).sum().sqrt()
+    return float(step / spread.clamp_min(1e-12))
 
 
 @torch.no_grad()

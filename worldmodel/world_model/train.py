@@ -161,7 +161,7 @@ class WorldModelNet(nn.Module):
         """Frame sequences [B, T, C, H, W] uint8 -> latents [B, T-k+1, D] for a history of
         k frames, or [B, T, D] with ``pad`` (the first frame repeated before the start);
         ``every`` s encodes only every s-th of them (what a frameskip-s model steps to)."""
-        stacked = stack_frames(pixels, self.encoder.frames, pad)[..., ::every, :, :, :]
+        stacked = stack_frames(pixels, self.encoder.frames, pad, every)
         lead = stacked.shape[:-3]
         return self.encoder(stacked.reshape(-1, *stacked.shape[-3:])).reshape(*lead, -1)
 
