@@ -49,14 +49,14 @@ def test_append_adds_new_episodes(tmp_path):
 
 
 def test_correlated_expert_noise():
-    """AR(1) noise: the set std, the set lag-1 correlation, anew after reset."""
+    """AR(1) noise (the smooth random policy is that noise alone): the set std, the set
+    lag-1 correlation, anew after reset."""
     import numpy as np
 
     from worldmodel.data.policies import make_policy
 
-    policy = make_policy("noisy_expert", "worldmodel/TwoRooms-v0", 2, noise=0.1,
+    policy = make_policy("smooth_random", "worldmodel/TwoRooms-v0", 2, noise=0.1,
                          correlation=0.9)
-    policy.expert = lambda info: np.zeros((len(info["state"]), 2))  # the noise alone
     rng = np.random.default_rng(0)
     info = {"state": np.zeros((400, 2))}
     noise = np.stack([policy(info, rng) for _ in range(60)])  # [T, N, A]

@@ -25,7 +25,7 @@ class CollectConfig:
 
     env: EnvConfig = field(default_factory=EnvConfig)
     episodes: int = 64
-    policy: str = "noisy_expert"  # random | noisy_expert | expert
+    policy: str = "noisy_expert"  # random | smooth_random | noisy_expert | expert
     noise: float = 0.3
     noise_correlation: float = 0.0  # AR(1) coefficient of the expert's noise over steps
     seed: int = 0

@@ -1,4 +1,5 @@
-"""Behaviour policies that make datasets: uniform random and a noisy scripted expert.
+"""Behaviour policies that make datasets: uniform random, smooth random pushes and a noisy
+scripted expert.
 
 A policy maps the vector env's ``info`` (true ``state`` [N, S], ``goal_state`` [N, G]) to
 actions [N, A] in [-1, 1]. The experts know the true state; their noise makes datasets
@@ -66,6 +67,20 @@ class NoisyExpert:
         return np.clip(action, -1.0, 1.0).astype(np.float32)
 
 
+class SmoothRandom(NoisyExpert):
+    """Sustained random pushes and no expert: AR(1) Gaussian actions (std ``noise``,
+    coefficient ``correlation``), clipped. This is the kind of sequence a planner's
+    coloured-noise search tries, and an expert's data never shows: a world model trained
+    only on the expert cannot rank those candidates."""
+
+    def __init__(self, action_dim: int, noise: float = 0.7, correlation: float = 0.9) -> None:
+        super().__init__(noise, correlation)
+        self.action_dim = action_dim
+
+    def expert(self, info: dict) -> np.ndarray:
+        return np.zeros((len(info["state"]), self.action_dim))
+
+
 def _layout(info: dict) -> TwoRoomsLayout:
     door = np.asarray(info.get("door_y", 0.5), np.float64)
     return TwoRoomsLayout(door_y=door)  # an array door_y broadcasts over environments
@@ -114,16 +129,20 @@ EXPERTS: dict[str, type[NoisyExpert]] = {
 
 def make_policy(name: str, env_id: str, action_dim: int, noise: float = 0.3,
                 correlation: float = 0.0) -> Policy:
-    """``random`` or ``noisy_expert`` for ``env_id`` (``correlation``: AR(1) noise over
-    steps); a clear error when there is no expert."""
+    """``random``, ``smooth_random`` or ``noisy_expert`` for ``env_id`` (``correlation``:
+    AR(1) noise over steps); a clear error when there is no expert."""
     if name == "random":
         return RandomPolicy(action_dim)
+    if name == "smooth_random":
+        return SmoothRandom(action_dim, noise, correlation)
     if name in ("noisy_expert", "expert"):
         if env_id not in EXPERTS:
             raise ValueError(
                 f"no scripted expert for {env_id!r} (experts exist for {sorted(EXPERTS)}); "
-                "use policy=random"
+                "use policy=random or smooth_random"
             )
         return EXPERTS[env_id](noise=0.0 if name == "expert" else noise,
                                correlation=correlation)
-    raise ValueError(f"unknown policy {name!r}: choose random, noisy_expert or expert")
+    raise ValueError(
+        f"unknown policy {name!r}: choose random, smooth_random, noisy_expert or expert"
+    )
