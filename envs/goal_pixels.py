@@ -44,6 +44,7 @@ class ReacherGoal:
     """Reacher: the goal is the target's position; the fingertip must reach it."""
 
     goal_dim = 2
+    markers = ("target",)  # the task's own drawing of the goal
     # Top-down and close: the default view leaves the arm a few pixels wide at 64x64.
     camera = {"distance": 0.58, "elevation": -90.0, "azimuth": 90.0, "lookat": (0.0, 0.0, 0.0)}
     link1, link2 = 0.1, 0.11  # arm lengths in reacher.xml
@@ -122,7 +123,11 @@ class GoalPixelEnv(GoalEnv):
 
     The true state is ``(qpos, qvel)``; actions in [-1, 1] are mapped to the task's bounds.
     ``antialias`` multisamples each pixel (0: off): at 64x64 a fingertip is two pixels, and
-    anti-aliased edges place it to a fraction of one.
+    anti-aliased edges place it to a fraction of one. ``show_markers=False`` leaves out the
+    task's own goal marker (the geoms a GoalSpec names in ``markers``, e.g. Reacher's target):
+    the goal image alone then says where to go, and the only thing that moves in a frame is
+    the agent. A marker that stands still all episode is the cheapest thing for an
+    end-to-end encoder to spend its variance on, and it then ignores the arm.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
@@ -133,6 +138,7 @@ class GoalPixelEnv(GoalEnv):
         image_size: int = 64,
         success_radius: float = 0.02,
         antialias: int = 4,
+        show_markers: bool = True,
         goal_spec: GoalSpec | None = None,
         terminate_on_success: bool = True,
         render_mode: str | None = "rgb_array",
@@ -161,6 +167,8 @@ class GoalPixelEnv(GoalEnv):
         if goal_spec is None:
             goal_spec = self._default_spec(env_id, base, obs)
         self.spec_goal = goal_spec
+        if not show_markers:
+            hide_geoms(base.model, getattr(goal_spec, "markers", ()))
         self._camera_config = getattr(goal_spec, "camera", None) or getattr(
             getattr(base, "mujoco_renderer", None), "default_cam_config", None) or {}
         self._renderer = None
@@ -248,6 +256,17 @@ class GoalPixelEnv(GoalEnv):
             self._renderer.close()
             self._renderer = None
         self.inner.close()
+
+
+def hide_geoms(model: Any, names: tuple[str, ...]) -> None:
+    """Make the named geoms invisible (alpha 0); they still collide and move as before."""
+    import mujoco
+
+    for name in names:
+        gid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, name)
+        if gid < 0:
+            raise ValueError(f"the model has no geom named {name!r} to hide")
+        model.geom_rgba[gid, 3] = 0.0
 
 
 def register() -> None:

@@ -22,6 +22,7 @@ from worldmodel.cost import (
     assert_immutable,
     train_critic,
 )
+from worldmodel.data.dataset import EpisodeDataset
 from worldmodel.memory import ShortTermMemory
 from worldmodel.perception import StatePerception
 from worldmodel.world_model import ModuleWorldModel, TwoRoomsOracle
@@ -179,6 +180,32 @@ def test_jepa_plan_end_to_end(tmp_path, capsys):
     for name in ("episodes.mp4", "success_vs_budget.png", "planned_cost.png"):
         assert (out / name).stat().st_size > 0
     assert "| worldmodel/TwoRooms-v0 | cem | oracle | 100%" in capsys.readouterr().out
+
+
+def test_collect_with_the_planner_of_a_plan_run(tmp_path, capsys):
+    """policy=planner: the agent of a `jepa plan` run acts in `jepa collect` (the
+    model-based data loop); its episodes end at the goal, a random policy's do not."""
+    plan = tmp_path / "plan"
+    assert main(["plan", "env=two_rooms", "perception=state", "world_model=oracle",
+                 "actor=cem", "episodes=1", "parallel=1", "actor.params.samples=100",
+                 "actor.params.iterations=3", "video_episodes=0", "progress=false",
+                 f"out={plan}", "env.budget=5", "env.horizon=25"]) == 0
+    capsys.readouterr()
+    finals = {}
+    for policy in ("planner", "random"):
+        out = tmp_path / policy
+        extra = [f"planner={plan / 'results.json'}"] if policy == "planner" else []
+        assert main(["collect", "env=two_rooms", f"policy={policy}", *extra, "noise=0.05",
+                     "episodes=2", "env.episode_length=60", "env.num_envs=2", f"out={out}",
+                     "progress=false", "preview=0"]) == 0, capsys.readouterr().err
+        eps = EpisodeDataset.open(out).episodes
+        finals[policy] = (eps["state"][:, -1, :2] - eps["goal_state"][:, :2]).norm(dim=-1)
+    assert (finals["planner"] < 0.1).all() and (finals["random"] > 0.1).all()
+    assert main(["collect", "policy=planner", f"out={tmp_path / 'x'}"]) == 1
+    assert "planner=<results.json" in capsys.readouterr().err
+    assert main(["collect", "policy=planner", f"planner={tmp_path / 'no.json'}",
+                 f"out={tmp_path / 'y'}"]) == 1
+    assert "no such file" in capsys.readouterr().err
 
 
 def test_jepa_plan_bad_actor_settings(capsys, tmp_path):

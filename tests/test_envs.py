@@ -134,6 +134,30 @@ def test_antialiasing_shades_partly_covered_pixels():
         GoalPixelEnv("Reacher-v5", antialias=-1)
 
 
+def test_hidden_markers_leave_only_the_agent_moving():
+    # Without its marker, Reacher's frame is the same scene less the target: the pixels that
+    # differ are a few, side by side, and reddish on average (the target's colour).
+    def frames(show):
+        env = GoalPixelEnv("Reacher-v5", show_markers=show)
+        obs, info = env.reset(seed=3)
+        env.close()
+        return obs["pixels"].astype(int), obs["goal"].astype(int)
+
+    (shown, _), (hidden, goal_hidden) = frames(True), frames(False)
+    changed = np.abs(shown - hidden).sum(0) > 30
+    assert 0 < changed.sum() < 12
+    rows, cols = np.nonzero(changed)
+    assert np.ptp(rows) <= 3 and np.ptp(cols) <= 3
+    assert shown[0][changed].mean() > shown[1][changed].mean()
+    assert goal_hidden.shape == hidden.shape
+    from worldmodel.envs.goal_pixels import hide_geoms
+
+    env = GoalPixelEnv("Reacher-v5")
+    with pytest.raises(ValueError, match="no geom named 'nothing'"):
+        hide_geoms(env._sim.model, ("nothing",))
+    env.close()
+
+
 def test_unknown_and_unwrappable_ids_are_clear_errors():
     with pytest.raises(ValueError, match="registered"):
         GoalPixelEnv("NoSuchEnv-v0")

@@ -97,6 +97,22 @@ def test_resume_equals_an_uninterrupted_run(two_rooms_data, tmp_path):
         torch.testing.assert_close(a[key], b[key], msg=key)
 
 
+def test_init_starts_from_a_checkpoint_and_refuses_another_architecture(two_rooms_data,
+                                                                        tmp_path):
+    train(_cfg(two_rooms_data, tmp_path / "a", steps=2))
+    a = str(tmp_path / "a" / "last.pt")
+    # lr 0: the run can only hold the weights it started from (weight decay scales with lr).
+    train(_cfg(two_rooms_data, tmp_path / "b", steps=2, init=a, lr=0.0))
+    before, after = load(a)["model"], load(tmp_path / "b" / "last.pt")["model"]
+    for key in before:
+        torch.testing.assert_close(before[key], after[key], msg=key)
+    train(_cfg(two_rooms_data, tmp_path / "c", steps=2, lr=0.0))
+    fresh = load(tmp_path / "c" / "last.pt")["model"]
+    assert any(not torch.equal(before[k], fresh[k]) for k in before)
+    with pytest.raises(CheckpointError, match="init checkpoint"):
+        train(_cfg(two_rooms_data, tmp_path / "d", steps=2, init=a, latent_dim=8))
+
+
 def test_bad_input(two_rooms_data, tmp_path):
     with pytest.raises(DatasetError, match="horizon"):
         train(_cfg(two_rooms_data, tmp_path / "a", horizon=50))

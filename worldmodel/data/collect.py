@@ -25,7 +25,8 @@ class CollectConfig:
 
     env: EnvConfig = field(default_factory=EnvConfig)
     episodes: int = 64
-    policy: str = "noisy_expert"  # random | smooth_random | noisy_expert | expert
+    policy: str = "noisy_expert"  # random | smooth_random | noisy_expert | expert | planner
+    planner: str | None = None  # policy=planner: results.json of the `jepa plan` run to act
     noise: float = 0.3
     noise_correlation: float = 0.0  # AR(1) coefficient of the expert's noise over steps
     seed: int = 0
@@ -68,7 +69,7 @@ def _rollout(vec: gym.vector.VectorEnv, policy, steps: int, seed: int,
     actions, rewards, dones = [], [], []
     goal_pixels, goal_state = obs["goal"], info["goal_state"]
     for _ in range(steps):
-        action = policy(info, rng)
+        action = policy({**info, **obs}, rng)  # the planner policy reads the pixels
         obs, reward, terminated, truncated, info = vec.step(action)
         pixels.append(obs["pixels"])
         states.append(info["state"])
@@ -126,6 +127,20 @@ def open_or_create(cfg: CollectConfig, vec: gym.vector.VectorEnv) -> EpisodeData
     return EpisodeDataset.create(out, meta)
 
 
+def _policy(cfg: CollectConfig, vec: gym.vector.VectorEnv):
+    if cfg.policy != "planner":
+        if cfg.planner:
+            raise ValueError(f"planner= is read only with policy=planner, not {cfg.policy}")
+        return make_policy(cfg.policy, cfg.env.id, vec.single_action_space.shape[0],
+                           cfg.noise, cfg.noise_correlation)
+    if not cfg.planner:
+        raise ValueError("policy=planner needs planner=<results.json of a `jepa plan` run>")
+    from .planner_policy import PlannerPolicy
+
+    kwargs = {"image_size": cfg.image_size, **cfg.env.kwargs}
+    return PlannerPolicy(cfg.planner, cfg.env.id, kwargs, cfg.noise, cfg.noise_correlation)
+
+
 def collect(cfg: CollectConfig) -> tuple[EpisodeDataset, dict]:
     """Collect ``cfg.episodes`` episodes; returns the dataset and a summary (frames/s etc.)."""
     if cfg.episodes < 1:
@@ -134,10 +149,11 @@ def collect(cfg: CollectConfig) -> tuple[EpisodeDataset, dict]:
     vec = make_vector_env(cfg.env, cfg.image_size, T)
     try:
         data = open_or_create(cfg, vec)
-        policy = make_policy(cfg.policy, cfg.env.id, vec.single_action_space.shape[0],
-                             cfg.noise, cfg.noise_correlation)
+        policy = _policy(cfg, vec)
         behaviour = {"policy": cfg.policy, "noise": cfg.noise,
                      "noise_correlation": cfg.noise_correlation}
+        if cfg.planner:
+            behaviour["planner"] = cfg.planner
         n = vec.num_envs
         # Seeds continue after the episodes already there, so appending adds new episodes.
         first = cfg.seed + len(data)

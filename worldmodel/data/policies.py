@@ -1,9 +1,10 @@
 """Behaviour policies that make datasets: uniform random, smooth random pushes and a noisy
 scripted expert.
 
-A policy maps the vector env's ``info`` (true ``state`` [N, S], ``goal_state`` [N, G]) to
-actions [N, A] in [-1, 1]. The experts know the true state; their noise makes datasets
-cover the space instead of one path per goal.
+A policy maps the vector env's ``info`` (true ``state`` [N, S], ``goal_state`` [N, G]; the
+observation's ``pixels`` and ``goal`` are merged in) to actions [N, A] in [-1, 1]. The
+experts know the true state; their noise makes datasets cover the space instead of one path
+per goal. A planner as the policy is in planner_policy.py.
 """
 
 from __future__ import annotations

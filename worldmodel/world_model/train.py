@@ -67,6 +67,7 @@ class TrainConfig:
     seed: int = 0
     out: str = "runs/train"
     resume: bool = False
+    init: str | None = None  # start from this `jepa train` checkpoint's weights (fine-tuning)
     save_every: int = 500
     log_every: int = 50
     device: str = "auto"
@@ -313,6 +314,10 @@ def _train(cfg: TrainConfig, procs) -> dict:
         step = int(ckpt["step"])
     elif last.exists():
         raise CheckpointError(f"{last} exists: pass resume=true to continue, or another out=")
+    elif cfg.init:
+        # New data, same architecture: the weights carry over, the optimiser starts afresh.
+        load_matching(net, load(cfg.init, map_location=procs.device)["model"],
+                      f"init checkpoint {cfg.init}")
     out.mkdir(parents=True, exist_ok=True)
     train_eps, test_eps = data.split(cfg.held_out, cfg.seed)
     if cfg.recipe == "frozen":
