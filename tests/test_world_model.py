@@ -128,6 +128,9 @@ def test_bad_input(two_rooms_data, tmp_path):
         build_world_model(ModuleConfig("learned", path), other)
     wm = build_world_model(ModuleConfig("learned", path), gym.make("worldmodel/TwoRooms-v0"))
     assert isinstance(wm, LearnedWorldModel)
+    drawn_otherwise = gym.make("worldmodel/TwoRooms-v0", door_width=0.3)
+    with pytest.raises(ValueError, match="same env.kwargs"):
+        build_perception(ModuleConfig("learned", path), drawn_otherwise)
     with pytest.raises(ValueError, match="2-d actions"):
         wm.rollout(torch.zeros(1, 16), torch.zeros(1, 3, 3))
     with pytest.raises(CheckpointError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import gymnasium as gym
 import torch
 
 from worldmodel.actor import PLANNERS, PlanningActor, PolicyActor, PolicyNet
@@ -81,7 +82,24 @@ def _trained(path: str | None, what: str, env):
     if ckpt["action_dim"] != env.action_space.shape[0]:
         raise ValueError(f"{path} predicts {ckpt['action_dim']}-d actions, the env takes "
                          f"{env.action_space.shape[0]}-d")
+    _check_env_kwargs(path, ckpt.get("env_kwargs"), env)
     return net
+
+
+def _check_env_kwargs(path: str, trained: dict | None, env) -> None:
+    """Frames drawn otherwise than the training frames (anti-aliasing, markers) would reach
+    the encoder unnoticed: the env's own kwargs must be those of the training data."""
+    if trained is None or env.spec is None:  # checkpoints from before env_kwargs were saved
+        return
+    registered = gym.spec(env.spec.id).kwargs
+    made = {k: v for k, v in env.spec.kwargs.items()
+            if k not in registered and k not in ("image_size", "terminate_on_success")}
+    if made != dict(trained):
+        raise ValueError(
+            f"{path} was trained on frames of {env.spec.id} made with kwargs {dict(trained)}, "
+            f"this env was made with {made}: plan with the same env.kwargs (e.g. "
+            "+env.kwargs.show_markers=false)"
+        )
 
 
 def build_perception(cfg: ModuleConfig, env) -> Any:

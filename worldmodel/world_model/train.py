@@ -342,7 +342,8 @@ def _train(cfg: TrainConfig, procs) -> dict:
         if procs.main:
             save_atomic({"train_config": asdict(cfg), "perception_config": perception_config,
                          "image_size": data.meta.image_size, "action_dim": data.meta.action_dim,
-                         "env_id": data.meta.env_id, "step": step, "model": net.state_dict(),
+                         "env_id": data.meta.env_id, "env_kwargs": data.meta.env_kwargs,
+                         "step": step, "model": net.state_dict(),
                          "optimizer": opt.state_dict()}, last)
 
     log_rows, start = [], time.perf_counter()
