@@ -16,6 +16,7 @@ SCRIPTS = [
     "peer_planners.py",  # against TorchRL's CEMPlanner / MPPIPlanner (when installed)
     "planner_scaling.py",  # time per plan against candidates and horizon
     "plan_shipped.py",  # success from pixels on the shipped checkpoints, over seeds
+    "planners_learned.py",  # every planner on the same learned Reacher model
     "plan_ranking.py",  # does the shipped model rank plans as the simulator does
     "mode1_vs_mode2.py",  # the distilled policy against planning
     "ddp_throughput.py",  # 1 against 2 torchrun processes

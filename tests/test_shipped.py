@@ -1,4 +1,5 @@
-"""The shipped checkpoints load with no arguments and plan: at least 4 of 5 fixed episodes."""
+"""The shipped checkpoints load with no arguments and plan: at least 4 of 5 fixed episodes
+(Reacher, whose model succeeds in 86% of episodes against 97-99%: 7 of 10)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,26 @@ import torch
 from worldmodel.cli import main
 
 
-@pytest.mark.parametrize("env", ["point_room", "two_rooms"])
-def test_shipped_checkpoint_plans(env, tmp_path, capsys):
+@pytest.mark.parametrize(("env", "episodes", "needed", "settings"), [
+    ("point_room", 5, 4, []), ("two_rooms", 5, 4, []),
+    ("reacher", 10, 7, ["actor=icem", "cost=goal_l1", "cost.discount=1.0"]),  # as recipes.md
+])
+def test_shipped_checkpoint_plans(env, episodes, needed, settings, tmp_path, capsys):
     import json
 
     torch.manual_seed(0)
     out = tmp_path / env
-    assert main(["plan", f"env={env}", "episodes=5", "parallel=5", "video_episodes=0",
-                 "progress=false", f"out={out}"]) == 0
+    assert main(["plan", f"env={env}", f"episodes={episodes}", f"parallel={episodes}",
+                 "video_episodes=0", "progress=false", f"out={out}", *settings]) == 0
     summary = json.loads((out / "results.json").read_text())["summary"]
     assert summary["world_model"] == "learned" and summary["perception"] == "learned"
-    assert summary["success_rate"] >= 0.8, summary
+    assert round(summary["success_rate"] * episodes) >= needed, summary
 
 
-def test_no_shipped_checkpoint_names_the_way_out(tmp_path, capsys):
+def test_no_shipped_checkpoint_names_the_way_out(tmp_path, capsys, monkeypatch):
+    import worldmodel.checkpoints as checkpoints
+
+    monkeypatch.delitem(checkpoints.SHIPPED, "worldmodel/Reacher-v0")
     assert main(["plan", "env=reacher", "episodes=1", f"out={tmp_path}"]) != 0
     err = capsys.readouterr().err
     assert "no checkpoint ships for worldmodel/Reacher-v0" in err and "jepa train" in err

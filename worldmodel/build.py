@@ -98,7 +98,7 @@ def _check_env_kwargs(path: str, trained: dict | None, env) -> None:
         raise ValueError(
             f"{path} was trained on frames of {env.spec.id} made with kwargs {dict(trained)}, "
             f"this env was made with {made}: plan with the same env.kwargs (e.g. "
-            "+env.kwargs.show_markers=false)"
+            "env.kwargs.show_markers=false)"
         )
 
 

@@ -13,7 +13,8 @@ from worldmodel.jepa.checkpoint import CheckpointError, load, save_atomic
 
 HERE = Path(__file__).parent
 
-SHIPPED = {"worldmodel/PointRoom-v0": "point_room.pt", "worldmodel/TwoRooms-v0": "two_rooms.pt"}
+SHIPPED = {"worldmodel/PointRoom-v0": "point_room.pt", "worldmodel/TwoRooms-v0": "two_rooms.pt",
+           "worldmodel/Reacher-v0": "reacher.pt"}
 
 # The exact commands behind each file, in order; `make checkpoints` runs them.
 RECIPES = {
@@ -24,6 +25,23 @@ RECIPES = {
     "two_rooms.pt": [
         "jepa collect env=two_rooms episodes=400 seed=0 out=data/two_rooms preview=0",
         "jepa train data=data/two_rooms steps=1500 seed=0 out=runs/ship/two_rooms",
+    ],
+    # Expert + sustained pushes, a first model, then one round of the planner's own
+    # episodes (the model-based data loop) and a short fine-tune on everything.
+    "reacher.pt": [
+        "jepa collect env=reacher episodes=800 seed=0 out=data/reacher preview=0",
+        "jepa collect env=reacher episodes=800 noise=0.7 noise_correlation=0.9 append=true "
+        "out=data/reacher preview=0",
+        'jepa train data=data/reacher frames=2 "channels=[16,32,32]" steps=1800 seed=0 '
+        "out=runs/ship/reacher_first",
+        "jepa plan env=reacher world_model.checkpoint=runs/ship/reacher_first/last.pt "
+        "actor=icem cost=goal_l1 cost.discount=1.0 episodes=20 video_episodes=0 "
+        "out=runs/ship/reacher_first_plan",
+        "jepa collect env=reacher policy=planner "
+        "planner=runs/ship/reacher_first_plan/results.json noise=0.3 episodes=160 "
+        "env.num_envs=16 append=true out=data/reacher preview=0",
+        'jepa train data=data/reacher frames=2 "channels=[16,32,32]" '
+        "init=runs/ship/reacher_first/last.pt lr=3e-4 steps=700 seed=0 out=runs/ship/reacher",
     ],
 }
 
