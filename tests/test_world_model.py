@@ -87,6 +87,55 @@ def test_frozen_recipe_on_a_pretrained_encoder(two_rooms_data, tmp_path):
     _cached_latents_give_the_same_loss(net, two_rooms_data, horizon=3)
 
 
+def test_keypoint_pooling_follows_a_small_object_smoothly():
+    """A 6-px square sliding across a static scene: its keypoint moves with it, step by
+    step, while the mean-pooled features of the same frozen ViT jump about (a hash)."""
+    from worldmodel.jepa.vit import VisionTransformer, ViTConfig
+    from worldmodel.world_model.report import latent_step_ratio
+    from worldmodel.world_model.train import FrozenPooledEncoder
+
+    torch.manual_seed(0)
+    vit = VisionTransformer(ViTConfig(image_size=64, patch_size=8, dim=64, depth=2, heads=2))
+    g = torch.Generator().manual_seed(0)
+    scene = torch.randint(0, 60, (3, 64, 64), generator=g, dtype=torch.uint8)
+
+    def frames(xs, y=20):
+        out = scene.repeat(len(xs), 1, 1, 1)
+        for i, x in enumerate(xs):
+            out[i, :, y:y + 6, x:x + 6] = 255
+        return out
+
+    keypoints = FrozenPooledEncoder(vit, pooling="keypoints")
+    keypoints.fit_scene(frames(torch.randint(0, 58, (256,), generator=g).tolist(),
+                               y=40))
+    path = list(range(2, 56))
+    x = keypoints(frames(path))[:, 0]  # mean x of the first power, unstandardised
+    assert keypoints.latent_dim == 15
+    assert torch.corrcoef(torch.stack([x, torch.tensor(path, dtype=x.dtype)]))[0, 1] > 0.98
+    assert (x[:-1] - x[1:]).max() < 0.01 and x[-1] - x[0] > 0.5  # of the grid's 0 to 1
+    mean = FrozenPooledEncoder(vit)(frames(path))
+    smooth, hashed = (latent_step_ratio(z[None]) for z in (keypoints(frames(path)), mean))
+    assert smooth < 0.3 < hashed
+    with pytest.raises(ValueError, match="pooling must be"):
+        FrozenPooledEncoder(vit, pooling="max")
+    clip = VisionTransformer(ViTConfig(image_size=64, patch_size=8, dim=64, depth=1, heads=2,
+                                       frames=2, tubelet=2))
+    with pytest.raises(ValueError, match="pooling=mean"):
+        FrozenPooledEncoder(clip, pooling="keypoints")
+
+
+def test_frozen_recipe_with_keypoints_saves_its_scene(two_rooms_data, tmp_path):
+    pretrain(PretrainConfig(data=str(two_rooms_data.path), model="micro", patch_size=16,
+                            batch_size=8, steps=2, num_workers=0, out=str(tmp_path / "pre"),
+                            progress=False, predictor_dim=32, predictor_depth=1,
+                            predictor_heads=2))
+    train(_cfg(two_rooms_data, tmp_path / "wm", recipe="frozen", pooling="keypoints",
+               perception_checkpoint=str(tmp_path / "pre" / "last.pt")))
+    net, _ = net_from_checkpoint(tmp_path / "wm" / "last.pt")
+    assert net.encoder.latent_dim == 15 and net.encoder.scene.abs().sum() > 0  # fitted, saved
+    _cached_latents_give_the_same_loss(net, two_rooms_data, horizon=3)
+
+
 def test_resume_equals_an_uninterrupted_run(two_rooms_data, tmp_path):
     train(_cfg(two_rooms_data, tmp_path / "straight", steps=4))
     train(_cfg(two_rooms_data, tmp_path / "split", steps=4, max_minutes=1e-9))
