@@ -4,7 +4,7 @@ published figures.
     python bench/plan_shipped.py [--seeds 0 1 2] [--episodes 50]
 
 Runs the protocol (`jepa plan`, default settings: iCEM 100 x 3, horizon 40, discount 0.9,
-100-step budget; Reacher: iCEM 300 x 5, horizon 15, L1 cost, no discount, 50-step budget)
+100-step budget; Reacher: CEM 300 x 5, horizon 15, L1 cost, no discount, 50-step budget)
 on Point Room, Two Rooms and Reacher with the learned perception and world model,
 and on the true simulator for reference (the oracle row separates model error from planner
 error). Each seed is its own set of 50 episodes; the spread is over seeds.
@@ -26,7 +26,7 @@ PUBLISHED = {  # DESIGN.md section 5: what the field reports for these tasks
 }
 SETTINGS = {  # what each task plans with, beyond the defaults of configs/plan.yaml
     "point_room": [], "two_rooms": [],
-    "reacher": ["actor=icem", "cost=goal_l1", "cost.discount=1.0"],
+    "reacher": ["actor=cem", "cost=goal_l1", "cost.discount=1.0"],
 }
 
 

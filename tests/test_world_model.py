@@ -167,6 +167,8 @@ def test_bad_input(two_rooms_data, tmp_path):
         train(_cfg(two_rooms_data, tmp_path / "a", horizon=50))
     with pytest.raises(ValueError, match="perception_checkpoint"):
         train(_cfg(two_rooms_data, tmp_path / "b", recipe="frozen"))
+    with pytest.raises(ValueError, match="needs recipe=frozen"):
+        train(_cfg(two_rooms_data, tmp_path / "c", pooling="keypoints"))
     train(_cfg(two_rooms_data, tmp_path / "wm", steps=2))
     path = str(tmp_path / "wm" / "last.pt")
     env = gym.make("worldmodel/TwoRooms-v0", image_size=32)
@@ -305,6 +307,9 @@ def test_vjepa_predictor_starts_the_action_conditioned_one(two_rooms_data, tmp_p
     with pytest.raises(ValueError, match="predictor=transformer"):
         train(_cfg(two_rooms_data, tmp_path / "y", recipe="frozen", frames=2,
                    perception_checkpoint=pre, pretrained_predictor=True))
+    with pytest.raises(ValueError, match="pooling=mean"):  # a clip encoder has no 2-D grid
+        train(_cfg(two_rooms_data, tmp_path / "z", recipe="frozen", frames=2,
+                   perception_checkpoint=pre, pooling="keypoints"))
     train(_cfg(two_rooms_data, tmp_path / "wm", recipe="frozen", predictor="transformer",
                frames=2, perception_checkpoint=pre, pretrained_predictor=True))
     net, _ = net_from_checkpoint(tmp_path / "wm" / "last.pt")

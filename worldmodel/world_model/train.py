@@ -43,7 +43,7 @@ class TrainConfig:
     recipe: str = "end_to_end"  # end_to_end | frozen
     perception_checkpoint: str | None = None  # a `jepa pretrain` checkpoint (frozen recipe)
     pretrained_predictor: bool = False  # frozen + transformer: start from its JEPA predictor
-    pooling: str = "mean"  # frozen recipe: mean | keypoints (soft-argmax of what moves)
+    pooling: str = "mean"  # frozen recipe: mean | keypoints (centre of mass of what moves)
     predictor: str = "mlp"  # mlp | transformer
     channels: list[int] = field(default_factory=lambda: [8, 16, 16])  # conv encoder widths
     latent_dim: int = 64
@@ -95,7 +95,7 @@ class FrozenPooledEncoder(nn.Module):
     [B, T*3, H, W].
 
     ``pooling="mean"``: the average of the patch tokens, D' = D. ``pooling="keypoints"``
-    (image encoders): a spatial soft-argmax of where the frame departs from the static
+    (image encoders): a spatial centre of mass of where the frame departs from the static
     scene. Each patch token less its position's mean over training frames (``fit_scene``)
     gives a residual norm per patch; its excess over the frame's median norm, raised to
     each of ``KEYPOINT_POWERS`` and normalised, weighs the patch grid's coordinates, and
@@ -289,6 +289,9 @@ def build_net(cfg: TrainConfig, data: EpisodeDataset) -> WorldModelNet:
         if cfg.pretrained_predictor:
             if cfg.predictor != "transformer":
                 raise ValueError("pretrained_predictor=true needs predictor=transformer")
+            if cfg.pooling != "mean":
+                raise ValueError("pretrained_predictor=true predicts the encoder's pooled "
+                                 "features: it needs pooling=mean")
             predictor = ACTransformer.from_jepa_predictor(
                 jepa.predictor, cfg.model_action_dim(data.meta.action_dim),
                 max_frames=cfg.max_frames)
@@ -296,6 +299,9 @@ def build_net(cfg: TrainConfig, data: EpisodeDataset) -> WorldModelNet:
                                  predictor)
     elif cfg.pretrained_predictor:
         raise ValueError("pretrained_predictor=true needs recipe=frozen (a pretrained run)")
+    elif cfg.pooling != "mean":
+        raise ValueError(f"pooling={cfg.pooling} applies to a pretrained ViT's tokens: it "
+                         "needs recipe=frozen and perception_checkpoint=<jepa pretrain last.pt>")
     return WorldModelNet(cfg, data.meta.image_size, data.meta.action_dim, encoder)
 
 
@@ -376,10 +382,11 @@ def _train(cfg: TrainConfig, procs) -> dict:
         from .report import encode_episodes
 
         net.encoder.reset()
-        if cfg.pooling == "keypoints":
-            frames = data.episodes["pixels"][train_eps].flatten(0, 1)
-            pick = torch.randperm(len(frames), generator=torch.Generator().manual_seed(cfg.seed))
-            net.encoder.fit_scene(frames[pick[:4096]])
+        if cfg.pooling == "keypoints":  # the scene from 4,096 random training frames
+            pixels, T = data.episodes["pixels"], data.episodes["pixels"].shape[1]
+            gen = torch.Generator().manual_seed(cfg.seed)
+            pick = torch.randperm(len(train_eps) * T, generator=gen)[:4096]
+            net.encoder.fit_scene(pixels[torch.tensor(train_eps)[pick // T], pick % T])
         raw = encode_episodes(net, data.episodes["pixels"])
         net.encoder.fit(raw[train_eps])
         dataset = EncodedTransitions(data, net.encoder.scale(raw), window, episodes=train_eps)
