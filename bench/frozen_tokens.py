@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from worldmodel.data.dataset import EpisodeDataset
 from worldmodel.jepa.pretrain import model_from_checkpoint
+from worldmodel.world_model.base import StepRollout
 from worldmodel.world_model.report import agent_position
 
 
@@ -43,7 +44,7 @@ class AttentiveProbe(nn.Module):
         return (w.unsqueeze(-1) * (self.centre + self.off(x))).sum(-2)
 
 
-class GridPredictor(nn.Module):
+class GridPredictor(StepRollout, nn.Module):
     """Token grid [B, N, D] and action [B, A] -> next grid: residual 3x3 convolutions over
     the patch grid with the action broadcast to every patch."""
 
@@ -60,20 +61,13 @@ class GridPredictor(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    def step(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         s = self.side
         g = x.transpose(1, 2).reshape(x.shape[0], self.dim, s, s)
         h = self.inp(torch.cat([g, a[:, :, None, None].expand(-1, -1, s, s)], 1))
         for block in self.blocks:
             h = h + block(h)
         return x + self.out(h).flatten(2).transpose(1, 2)
-
-    def rollout(self, x: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        out = []
-        for t in range(actions.shape[1]):
-            x = self(x, actions[:, t])
-            out.append(x)
-        return torch.stack(out, 1)
 
 
 def main() -> None:
@@ -129,7 +123,7 @@ def main() -> None:
         win = torch.stack([z[i, j:j + H + 1] for i, j in zip(e, s, strict=True)])
         aw = torch.stack([act[i, j:j + H] for i, j in zip(e, s, strict=True)])
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            tf = pred(win[:, :-1].flatten(0, 1), aw.flatten(0, 1)).view_as(win[:, 1:])
+            tf = pred.step(win[:, :-1].flatten(0, 1), aw.flatten(0, 1)).view_as(win[:, 1:])
             ro = pred.rollout(win[:, 0], aw)
         loss = (tf.float() - win[:, 1:]).abs().mean() + (ro.float() - win[:, 1:]).abs().mean()
         opt.zero_grad()

@@ -17,7 +17,7 @@ from pathlib import Path
 from worldmodel.cli import main as jepa
 
 ACTORS = ["cem", "icem", "mppi", "grad", "shooting", "icem_fast"]
-COST = {  # the cost each shipped task plans with (see bench/plan_shipped.py)
+COST = {  # the cost the comparison plans with (docs/benchmarks.md); others: the defaults
     "reacher": ["cost=goal_l1", "cost.discount=1.0"],
     "two_rooms": [], "point_room": [],
 }

@@ -189,12 +189,17 @@ class VisionTransformer(nn.Module):
             tokens = block(tokens)
         return self.norm(tokens)
 
-    def pooled(self, x: torch.Tensor) -> torch.Tensor:
-        """Average-pooled features [B, D] of images or clips, in fp32 even under autocast:
-        a small object is a sliver of the average, and bf16 drowns it (the linear probe of
-        the Two Rooms agent's position fell from R^2 0.92 to 0.48 under bf16, measured)."""
+    def tokens_fp32(self, x: torch.Tensor) -> torch.Tensor:
+        """Every token [B, N, D] of images or clips, in fp32 even under autocast: a small
+        object is a sliver of the scene, and bf16 rounding drowns it."""
         with torch.autocast(x.device.type, enabled=False):
-            return self(x).float().mean(1)
+            return self(x).float()
+
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """Average-pooled features [B, D] of images or clips, in fp32 (``tokens_fp32``: the
+        linear probe of the Two Rooms agent's position fell from R^2 0.92 to 0.48 under
+        bf16, measured)."""
+        return self.tokens_fp32(x).mean(1)
 
 
 class Predictor(nn.Module):

@@ -137,8 +137,7 @@ class FrozenPooledEncoder(nn.Module):
     def _tokens(self, x: torch.Tensor) -> torch.Tensor:
         if self.frames > 1:  # the stacked history is the clip
             x = x.reshape(x.shape[0], self.frames, -1, *x.shape[-2:])
-        with torch.autocast(x.device.type, enabled=False):  # fp32: see vit.pooled
-            return self.vit(x).float()
+        return self.vit.tokens_fp32(x)
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -383,7 +382,8 @@ def _train(cfg: TrainConfig, procs) -> dict:
 
         net.encoder.reset()
         if cfg.pooling == "keypoints":  # the scene from 4,096 random training frames
-            pixels, T = data.episodes["pixels"], data.episodes["pixels"].shape[1]
+            pixels = data.episodes["pixels"]
+            T = pixels.shape[1]
             gen = torch.Generator().manual_seed(cfg.seed)
             pick = torch.randperm(len(train_eps) * T, generator=gen)[:4096]
             net.encoder.fit_scene(pixels[torch.tensor(train_eps)[pick // T], pick % T])
