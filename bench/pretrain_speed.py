@@ -6,9 +6,14 @@ Configuration of the issue: ViT dim 192, depth 6, 3 heads, patch 8, 64x64 images
 predictor width 96, depth 4; 4 target blocks. The supervised step is the same encoder, all
 64 tokens, average pool, a linear head and cross-entropy, with the same optimiser. Steps
 alternate (JEPA, supervised, JEPA, ...) so machine noise hits both alike; the ratio is the
-figure that travels between machines. Masks are drawn afresh every step, either with shapes
-drawn per step (the paper's sampler, the default) or with fixed shapes
+figure that travels between machines. Each step gets its own masks, drawn before the timing
+starts as the data-loader workers draw them during training, either with shapes drawn per
+step (the paper's sampler, the default) or with fixed shapes
 (`jepa pretrain fixed_mask_shapes=true`).
+
+Each row also counts the floating-point operations of one step of each kind
+(`torch.utils.flop_counter`): the flop ratio is the floor the time ratio would reach if both
+steps ran their matrix products equally fast.
 """
 
 from __future__ import annotations
@@ -19,27 +24,32 @@ import time
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 from worldmodel.jepa.masks import MultiBlockMasks
 from worldmodel.jepa.model import JEPA, JEPAConfig
 from worldmodel.jepa.pretrain import param_groups
 from worldmodel.jepa.vit import VisionTransformer, ViTConfig
 
+MASK_SETS = 64  # distinct mask draws cycled through by the timed steps
+
 
 def make_steps(bf16: bool, batch: int = 64, fixed_shapes: bool = True):
     torch.manual_seed(0)
     enc_cfg = ViTConfig(image_size=64, patch_size=8, dim=192, depth=6, heads=3)
     jepa = JEPA(JEPAConfig(encoder=enc_cfg, predictor_dim=96, predictor_depth=4))
-    opt = torch.optim.AdamW(param_groups(jepa), lr=1e-4)
+    opt = torch.optim.AdamW(param_groups(jepa), lr=1e-4, fused=True)  # as `jepa pretrain`
     encoder, head = VisionTransformer(enc_cfg), torch.nn.Linear(192, 10)
-    sup_opt = torch.optim.AdamW(list(encoder.parameters()) + list(head.parameters()), lr=1e-4)
+    sup_opt = torch.optim.AdamW(list(encoder.parameters()) + list(head.parameters()), lr=1e-4,
+                                fused=True)
     x = torch.randint(0, 255, (batch, 3, 64, 64), dtype=torch.uint8)
     y = torch.randint(0, 10, (batch,))
     masks = MultiBlockMasks(grid=enc_cfg.grid, fixed_shapes=fixed_shapes)
+    drawn = [masks.sample(batch, step) for step in range(MASK_SETS)]  # the workers' share
     state = {"step": 0}
 
     def jepa_step():
-        ctx, tgt = masks.sample(batch, state["step"])  # as the loader workers would
+        ctx, tgt = drawn[state["step"] % MASK_SETS]
         state["step"] += 1
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss, _ = jepa(x, ctx, tgt)
@@ -63,6 +73,12 @@ def measure(bf16: bool, steps: int, repeats: int, batch: int = 64,
     jepa_step, supervised_step = make_steps(bf16, batch, fixed_shapes)
     for f in (jepa_step, supervised_step):
         f()
+    flops = {}  # per step, over 8 steps: the context size varies with the masks
+    for name, f in (("ijepa", jepa_step), ("supervised", supervised_step)):
+        with FlopCounterMode(display=False) as counter:
+            for _ in range(8):
+                f()
+        flops[name] = counter.get_total_flops() / 8
     times = {"ijepa": [], "supervised": []}
     for _ in range(repeats):
         for name, f in (("ijepa", jepa_step), ("supervised", supervised_step)):
@@ -75,7 +91,10 @@ def measure(bf16: bool, steps: int, repeats: int, batch: int = 64,
             "masks": "fixed shapes" if fixed_shapes else "shapes drawn per step",
             "ijepa_images_per_s": round(batch / best["ijepa"], 1),
             "supervised_images_per_s": round(batch / best["supervised"], 1),
-            "ijepa_over_supervised_time": round(best["ijepa"] / best["supervised"], 3)}
+            "ijepa_over_supervised_time": round(best["ijepa"] / best["supervised"], 3),
+            "ijepa_gflop": round(flops["ijepa"] / 1e9, 1),
+            "supervised_gflop": round(flops["supervised"] / 1e9, 1),
+            "ijepa_over_supervised_flops": round(flops["ijepa"] / flops["supervised"], 3)}
 
 
 def main() -> None:
