@@ -1,13 +1,14 @@
 """Planner speed against TorchRL's CEMPlanner and MPPIPlanner on one world model and cost.
 
-    python bench/peer_planners.py [--repeats 5] [--out bench_results/peer_planners.json]
+    python bench/peer_planners.py [--repeats 5] [--calls 3] [--out bench_results/peer_planners.json]
 
 Reference configuration: residual MLP world model z' = z + W2 gelu(W1 [LN(z), a])
 (latent 128, hidden 512, action 2), cost = sum over the horizon of the squared distance to
 a goal latent, 300 candidates, horizon 16, 10 iterations, top-30. Every planner gets the
-same model weights, the same start and goal latents and the same budget; calls alternate
-between planners so machine noise hits all of them alike. The cost reached is the true
-(fp32) cost of the first-step-executing plan each one returns.
+same model weights, the same start and goal latents and the same budget; each round calls
+every planner a few times back to back (as a receding-horizon controller does) and rounds
+alternate between planners so machine noise hits all of them alike; medians over all calls.
+The cost reached is the true (fp32) cost of the plan each one returns.
 
 Also: the time each of this project's planners needs to reach a given cost (within 2% of
 what the fp32 CEM reaches at the full budget), from a cold start and warm-started with the
@@ -31,6 +32,7 @@ from pathlib import Path
 import torch
 
 from worldmodel.actor import CEM, ICEM, MPPI
+from worldmodel.malloc import reuse_freed_memory
 from worldmodel.world_model.learned import LearnedWorldModel
 from worldmodel.world_model.predictors import MLPPredictor
 
@@ -185,9 +187,14 @@ def time_to_cost(name: str, model, z0, goal, target: float, warm: torch.Tensor |
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="rounds over all planners")
+    parser.add_argument("--calls", type=int, default=3, help="back-to-back calls per round")
     parser.add_argument("--out", type=Path, default=Path("bench_results/peer_planners.json"))
+    parser.add_argument("--malloc-defaults", action="store_true",
+                        help="leave glibc's allocator as it is (as a plain script would)")
     args = parser.parse_args()
+    if not args.malloc_defaults:
+        reuse_freed_memory()  # as the jepa command does
     torch.set_num_threads(torch.get_num_threads())
     model, z0, goal = make_problem()
     planners: dict[str, Callable[[], torch.Tensor]] = {
@@ -204,12 +211,15 @@ def main() -> None:
     costs: dict[str, list[float]] = {k: [] for k in planners}
     for plan in planners.values():  # warm-up: oneDNN plans its kernels
         plan()
+    # Rounds of back-to-back calls per planner, as a receding-horizon controller calls its
+    # planner; the rounds alternate between planners so machine noise hits all alike.
     for r in range(args.repeats):
         for name, plan in planners.items():
-            torch.manual_seed(100 + r)
-            t, actions = timed(plan)
-            times[name].append(t)
-            costs[name].append(true_cost(model, z0, goal, actions))
+            for k in range(args.calls):
+                torch.manual_seed(100 + args.calls * r + k)
+                t, actions = timed(plan)
+                times[name].append(t)
+                costs[name].append(true_cost(model, z0, goal, actions))
     rows = [{"planner": k, "ms_per_plan": round(1000 * statistics.median(times[k]), 1),
              "median_cost": round(statistics.median(costs[k]), 2)} for k in planners]
     # Within 2% of what plain CEM reaches at the full budget.

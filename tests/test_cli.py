@@ -52,3 +52,32 @@ def test_bad_overrides_are_named(capsys, tmp_path):
     assert "unknown command 'fly'" in capsys.readouterr().err
     assert main(["collect", f"out={tmp_path / 'none'}", "env.id=worldmodel/Nope-v0"]) == 1
     assert "unknown environment id" in capsys.readouterr().err
+
+
+def test_freed_memory_is_kept_where_glibc_allows():
+    """The jepa command raises glibc's mmap threshold: a child process that applies it and
+    then makes and drops a 4 MB buffer keeps that memory in its heap (no fresh mmap)."""
+    import platform
+
+    from worldmodel.malloc import reuse_freed_memory
+
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert reuse_freed_memory() is glibc
+    if not glibc:
+        return
+    probe = ("import ctypes, ctypes.util, sys\n"
+             "from worldmodel.malloc import reuse_freed_memory\n"
+             "if sys.argv[1] == '1': reuse_freed_memory()\n"
+             "libc = ctypes.CDLL(ctypes.util.find_library('c'))\n"
+             "class Info(ctypes.Structure):\n"
+             "    _fields_ = [(n, ctypes.c_size_t) for n in 'arena ordblks smblks hblks hblkhd "
+             "usmblks fsmblks uordblks fordblks keepcost'.split()]\n"
+             "libc.mallinfo2.restype = Info\n"
+             "libc.malloc.restype = ctypes.c_void_p\n"
+             "before = libc.mallinfo2().hblks\n"  # blocks served by mmap
+             "p = libc.malloc(4 << 20)\n"
+             "print(libc.mallinfo2().hblks - before)\n"
+             "libc.free(ctypes.c_void_p(p))\n")
+    counts = [int(subprocess.run([sys.executable, "-c", probe, flag], capture_output=True,
+                                 text=True, check=True).stdout) for flag in ("0", "1")]
+    assert counts == [1, 0], counts

@@ -280,6 +280,8 @@ def test_mlp_rollout_equals_stepping_and_bf16_copy_stays_close():
         z = model.step(z, actions[:, t])
         stepped.append(z)
     torch.testing.assert_close(model.rollout(state, actions), torch.stack(stepped, 1))
+    with torch.no_grad():  # the planning path writes in place
+        torch.testing.assert_close(model.rollout(state, actions), torch.stack(stepped, 1))
     fast = LearnedWorldModel(model, bf16=True).rollout(state, actions)
     assert fast.dtype == torch.float32
     torch.testing.assert_close(fast, torch.stack(stepped, 1), atol=0.1, rtol=0.05)

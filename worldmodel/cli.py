@@ -18,6 +18,8 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from worldmodel.malloc import reuse_freed_memory
+
 
 class UsageError(Exception):
     """Bad command-line input; the message says what to do instead."""
@@ -178,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         if any(a in ("-h", "--help") for a in rest):
             print(_stage_help(name, stage))
             return 0
-        result = _load(stage.run)(compose(name, rest, _load(stage.schema)))
+        cfg = compose(name, rest, _load(stage.schema))
+        reuse_freed_memory()  # every stage makes and drops MB-sized tensors in its loop
+        result = _load(stage.run)(cfg)
         if "table" in result:
             print(result.pop("table"))
         print(json.dumps(result, indent=2))
