@@ -29,10 +29,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import malloc_flag
 import torch
 
 from worldmodel.actor import CEM, ICEM, MPPI
-from worldmodel.malloc import reuse_freed_memory
 from worldmodel.world_model.learned import LearnedWorldModel
 from worldmodel.world_model.predictors import MLPPredictor
 
@@ -190,11 +190,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="rounds over all planners")
     parser.add_argument("--calls", type=int, default=3, help="back-to-back calls per round")
     parser.add_argument("--out", type=Path, default=Path("bench_results/peer_planners.json"))
-    parser.add_argument("--malloc-defaults", action="store_true",
-                        help="leave glibc's allocator as it is (as a plain script would)")
-    args = parser.parse_args()
-    if not args.malloc_defaults:
-        reuse_freed_memory()  # as the jepa command does
+    args = malloc_flag.parse_args(parser)
     torch.set_num_threads(torch.get_num_threads())
     model, z0, goal = make_problem()
     planners: dict[str, Callable[[], torch.Tensor]] = {

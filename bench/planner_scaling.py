@@ -15,10 +15,9 @@ import statistics
 import time
 from pathlib import Path
 
+import malloc_flag
 import torch
 from peer_planners import make_problem, project_planner
-
-from worldmodel.malloc import reuse_freed_memory
 
 CANDIDATES = (50, 100, 300, 1000, 3000)
 HORIZONS = (4, 8, 16, 32)
@@ -28,11 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench_results/planner_scaling"))
-    parser.add_argument("--malloc-defaults", action="store_true",
-                        help="leave glibc's allocator as it is (as a plain script would)")
-    args = parser.parse_args()
-    if not args.malloc_defaults:
-        reuse_freed_memory()  # as the jepa command does
+    args = malloc_flag.parse_args(parser)
     model, z0, goal = make_problem()
     rows = []
     for horizon in HORIZONS:

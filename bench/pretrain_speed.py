@@ -22,6 +22,7 @@ import argparse
 import json
 import time
 
+import malloc_flag
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
@@ -30,7 +31,6 @@ from worldmodel.jepa.masks import MultiBlockMasks
 from worldmodel.jepa.model import JEPA, JEPAConfig
 from worldmodel.jepa.pretrain import param_groups
 from worldmodel.jepa.vit import VisionTransformer, ViTConfig
-from worldmodel.malloc import reuse_freed_memory
 
 MASK_SETS = 64  # distinct mask draws cycled through by the timed steps
 
@@ -102,11 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--malloc-defaults", action="store_true",
-                        help="leave glibc's allocator as it is (as a plain script would)")
-    args = parser.parse_args()
-    if not args.malloc_defaults:
-        reuse_freed_memory()  # as the jepa command does
+    args = malloc_flag.parse_args(parser)
     rows = [measure(bf16, args.steps, args.repeats, fixed_shapes=fixed)
             for fixed in (False, True) for bf16 in (False, True)]
     for r in rows:

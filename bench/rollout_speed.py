@@ -13,10 +13,10 @@ import json
 import time
 
 import gymnasium as gym
+import malloc_flag
 import torch
 import worldmodel.envs  # noqa: F401
 
-from worldmodel.malloc import reuse_freed_memory
 from worldmodel.world_model import MujocoOracle, TwoRoomsOracle
 from worldmodel.world_model.learned import LearnedWorldModel
 from worldmodel.world_model.predictors import ACTransformer, MLPPredictor
@@ -39,11 +39,7 @@ def throughput(model, state: torch.Tensor, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--malloc-defaults", action="store_true",
-                        help="leave glibc's allocator as it is (as a plain script would)")
-    args = parser.parse_args()
-    if not args.malloc_defaults:
-        reuse_freed_memory()  # as the jepa command does
+    args = malloc_flag.parse_args(parser)
     torch.manual_seed(0)
     rows = []
     for name, net in (("mlp", MLPPredictor(D, A, hidden=512)),

@@ -5,8 +5,8 @@ program runs) with a fresh ``mmap`` and unmaps it on free, so a tensor of a few 
 and dropped on every planning iteration or training step pays a page fault per 4 KiB page
 each time it is made. Raising the mmap and trim thresholds lets the heap keep and reuse
 that memory, as a caching allocator does on CUDA. Measured on this project's 2-core CPU:
-the goal-distance cost of 300 x 16 candidate latents 1.4 ms -> 0.12 ms, a supervised ViT
-training step about 20% faster (docs/benchmarks.md). The price: the process keeps its
+the goal-distance cost of 300 x 16 candidate latents 1.4 ms -> 0.13 ms, ViT training steps
+15-18% faster (docs/benchmarks.md). The price: the process keeps its
 peak heap until it exits.
 """
 
