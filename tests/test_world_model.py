@@ -15,6 +15,7 @@ from worldmodel.data.dataset import DatasetError, DatasetMeta, EpisodeDataset
 from worldmodel.jepa.checkpoint import CheckpointError, load
 from worldmodel.jepa.pretrain import PretrainConfig, pretrain
 from worldmodel.perception.history import FrameHistory, stack_frames
+from worldmodel.world_model.fused_rollout import FusedMLPRollout, fused_ops_available
 from worldmodel.world_model.learned import LearnedWorldModel
 from worldmodel.world_model.predictors import ACTransformer, MLPPredictor
 from worldmodel.world_model.report import agent_position
@@ -286,6 +287,37 @@ def test_mlp_rollout_equals_stepping_and_bf16_copy_stays_close():
     assert fast.dtype == torch.float32
     torch.testing.assert_close(fast, torch.stack(stepped, 1), atol=0.1, rtol=0.05)
     assert next(model.parameters()).dtype == torch.float32  # the original stays fp32
+
+
+@pytest.mark.skipif(not fused_ops_available(), reason="this PyTorch build has no oneDNN")
+def test_fused_planning_rollout_matches_the_predictor():
+    torch.manual_seed(0)
+    for depth, z_dim in ((1, 0), (2, 3)):
+        model = MLPPredictor(16, 2, hidden=32, depth=depth, z_dim=z_dim)
+        with torch.no_grad():  # a norm scale and shift of its own: the fold must carry both
+            model.norm.weight.uniform_(0.5, 1.5)
+            model.norm.bias.normal_()
+        state, actions = torch.randn(5, 16), torch.randn(5, 4, 2)
+        for z in ([None, torch.randn(5, 4, z_dim)] if z_dim else [None]):
+            with torch.no_grad():
+                want = model.rollout(state, actions, z)
+                got = FusedMLPRollout(model)(state, actions, z)
+            torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    world, calls = LearnedWorldModel(model, bf16=True), []
+    fused = world._fused
+
+    def spy(*inputs):
+        calls.append(1)
+        return fused(*inputs)
+
+    world._fused = spy
+    with torch.no_grad():  # planning: the fused path, close to the fp32 model
+        fast = world.rollout(state, actions)
+    assert calls == [1]
+    torch.testing.assert_close(fast, want, atol=0.1, rtol=0.05)
+    actions.requires_grad_(True)  # the gradient planner: the predictor's own rollout
+    world.rollout(state, actions).sum().backward()
+    assert calls == [1] and actions.grad.abs().sum() > 0
 
 
 def test_vjepa_predictor_starts_the_action_conditioned_one(two_rooms_data, tmp_path):

@@ -7,6 +7,8 @@ import copy
 import torch
 
 from .base import chunk_actions
+from .fused_rollout import FusedMLPRollout, fused_ops_available
+from .predictors import MLPPredictor
 
 
 class LearnedWorldModel:
@@ -15,6 +17,10 @@ class LearnedWorldModel:
     With ``bf16`` the predictor runs on a bf16 copy of its weights. Autocast would do the
     same arithmetic but re-casts every weight on every call when weights need no gradient,
     which on a CPU costs as much as the planning rollout's matmuls themselves.
+
+    A residual MLP predictor on CPU rolls out through ``FusedMLPRollout`` (each layer one
+    oneDNN call) whenever no gradient is needed; the gradient planner and CUDA take the
+    predictor's own rollout.
     """
 
     differentiable = True
@@ -28,6 +34,10 @@ class LearnedWorldModel:
         self.z_std = z_std
         self.dtype = torch.bfloat16 if bf16 else torch.float32
         self._net = copy.deepcopy(self.predictor).to(self.dtype) if bf16 else self.predictor
+        self._fused = None
+        on_cpu = all(p.device.type == "cpu" for p in self._net.parameters())
+        if isinstance(self._net, MLPPredictor) and on_cpu and fused_ops_available():
+            self._fused = FusedMLPRollout(self._net)
         # A model step spans ``frameskip`` env steps and takes their actions as one: plans
         # stay sequences of env actions, and the model sees one state per ``frameskip``.
         if frameskip < 1 or predictor.action_dim % frameskip:
@@ -56,4 +66,7 @@ class LearnedWorldModel:
         if self.z_std > 0 and z_dim:
             z = self.z_std * torch.randn(*actions.shape[:-1], z_dim, device=actions.device)
             inputs.append(z.to(self.dtype))
+        if (self._fused is not None and not torch.is_grad_enabled()
+                and inputs[0].device.type == "cpu"):
+            return self._fused(*inputs).float()
         return self._net.rollout(*inputs).float()
