@@ -10,6 +10,9 @@ every planner a few times back to back (as a receding-horizon controller does) a
 alternate between planners so machine noise hits all of them alike; medians over all calls.
 The cost reached is the true (fp32) cost of the plan each one returns.
 
+A row with the rollout's layers unfused (``LearnedWorldModel(fused=False)``) shows what
+the oneDNN-fused rollout brings on the machine at hand.
+
 Also: the time each of this project's planners needs to reach a given cost (within 2% of
 what the fp32 CEM reaches at the full budget), from a cold start and warm-started with the
 shifted plan of the previous call, as in receding-horizon control.
@@ -68,10 +71,10 @@ def true_cost(model: MLPPredictor, z0: torch.Tensor, goal: torch.Tensor,
 
 
 def project_planner(name: str, model: MLPPredictor, z0: torch.Tensor, goal: torch.Tensor,
-                    bf16: bool, horizon: int = HORIZON, **overrides
+                    bf16: bool, horizon: int = HORIZON, fused: bool = True, **overrides
                     ) -> Callable[[torch.Tensor | None], torch.Tensor]:
     """One of this project's planners on the problem; returns plan(init) -> actions [H, A]."""
-    world = LearnedWorldModel(model, bf16=bf16)
+    world = LearnedWorldModel(model, bf16=bf16, fused=fused)
     budget = {"samples": SAMPLES, "iterations": ITERATIONS, **overrides}
     if name != "mppi":  # MPPI weighs every sample instead of keeping elites
         budget.setdefault("elites", TOP_K)
@@ -196,6 +199,8 @@ def main() -> None:
     planners: dict[str, Callable[[], torch.Tensor]] = {
         "worldmodel CEM (fp32)": project_planner("cem", model, z0, goal, bf16=False),
         "worldmodel CEM (bf16)": project_planner("cem", model, z0, goal, bf16=True),
+        "worldmodel CEM (bf16, layers unfused)": project_planner("cem", model, z0, goal,
+                                                                 bf16=True, fused=False),
         "worldmodel MPPI (bf16)": project_planner("mppi", model, z0, goal, bf16=True),
         "worldmodel iCEM (bf16)": project_planner("icem", model, z0, goal, bf16=True),
     }

@@ -2,8 +2,10 @@
 
     python bench/rollout_speed.py [--repeats 5]
 
-Every predictor type at the default size (latent 64), in fp32 and with bf16 autocast, and
-the two oracles (analytic Two Rooms, copied-state MuJoCo Point Room) for scale.
+Every predictor type at the default size (latent 64), in fp32 and on a bf16 copy of its
+weights, the residual MLP also with its layers unfused (``LearnedWorldModel(fused=False)``,
+the predictor's own rollout), and the two oracles (analytic Two Rooms, copied-state MuJoCo
+Point Room) for scale.
 """
 
 from __future__ import annotations
@@ -42,10 +44,12 @@ def main() -> None:
     args = malloc_flag.parse_args(parser)
     torch.manual_seed(0)
     rows = []
-    for name, net in (("mlp", MLPPredictor(D, A, hidden=512)),
-                      ("transformer", ACTransformer(D, A))):
+    for name, net, fused in (("mlp", MLPPredictor(D, A, hidden=512), True),
+                             ("mlp unfused", MLPPredictor(D, A, hidden=512), False),
+                             ("transformer", ACTransformer(D, A), False)):
         for bf16 in (False, True):
-            rate = throughput(LearnedWorldModel(net, bf16=bf16), torch.randn(N, D), args.repeats)
+            world = LearnedWorldModel(net, bf16=bf16, fused=fused)
+            rate = throughput(world, torch.randn(N, D), args.repeats)
             rows.append({"model": name, "precision": "bf16" if bf16 else "fp32",
                          "candidate_steps_per_s": round(rate)})
     two = gym.make("worldmodel/TwoRooms-v0")

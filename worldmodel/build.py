@@ -36,6 +36,7 @@ class ModuleConfig:
     checkpoint: str | None = None  # learned modules: None means the shipped checkpoint
     bf16: bool = False  # learned world model: plan on a bf16 copy of the predictor
     z_std: float = 0.0  # learned world model with a latent z: 0 plans the mean future
+    fused: bool = True  # learned MLP world model on CPU: plan through oneDNN-fused layers
 
 
 @dataclass
@@ -128,7 +129,7 @@ def build_world_model(cfg: ModuleConfig, env) -> Any:
 
         net = _trained(cfg.checkpoint, "world_model", env)
         return LearnedWorldModel(net.predictor, bf16=cfg.bf16, z_std=cfg.z_std,
-                                 frameskip=net.frameskip)
+                                 frameskip=net.frameskip, fused=cfg.fused)
     raise ValueError(f"unknown world model {cfg.name!r}; available: oracle, learned")
 
 

@@ -18,15 +18,16 @@ class LearnedWorldModel:
     same arithmetic but re-casts every weight on every call when weights need no gradient,
     which on a CPU costs as much as the planning rollout's matmuls themselves.
 
-    A residual MLP predictor on CPU rolls out through ``FusedMLPRollout`` (each layer one
-    oneDNN call) whenever no gradient is needed; the gradient planner and CUDA take the
-    predictor's own rollout.
+    With ``fused`` a residual MLP predictor on CPU rolls out through ``FusedMLPRollout``
+    (each layer one oneDNN call) whenever no gradient is needed; the gradient planner and
+    CUDA take the predictor's own rollout. Its speed-up depends on the CPU (measured in
+    docs/benchmarks.md); ``fused=False`` is there to compare.
     """
 
     differentiable = True
 
     def __init__(self, predictor: torch.nn.Module, bf16: bool = False,
-                 z_std: float = 0.0, frameskip: int = 1) -> None:
+                 z_std: float = 0.0, frameskip: int = 1, fused: bool = True) -> None:
         self.predictor = predictor.eval().requires_grad_(False)
         self.bf16 = bf16
         # A predictor with a latent variable: z = 0 (the mean future) or, with z_std > 0,
@@ -36,7 +37,7 @@ class LearnedWorldModel:
         self._net = copy.deepcopy(self.predictor).to(self.dtype) if bf16 else self.predictor
         self._fused = None
         on_cpu = all(p.device.type == "cpu" for p in self._net.parameters())
-        if isinstance(self._net, MLPPredictor) and on_cpu and fused_ops_available():
+        if fused and isinstance(self._net, MLPPredictor) and on_cpu and fused_ops_available():
             self._fused = FusedMLPRollout(self._net)
         # A model step spans ``frameskip`` env steps and takes their actions as one: plans
         # stay sequences of env actions, and the model sees one state per ``frameskip``.
