@@ -318,6 +318,15 @@ def test_fused_planning_rollout_matches_the_predictor():
     actions.requires_grad_(True)  # the gradient planner: the predictor's own rollout
     world.rollout(state, actions).sum().backward()
     assert calls == [1] and actions.grad.abs().sum() > 0
+    # Its state stays fp32 between steps: closer to the fp32 model over a long rollout
+    # than the bf16 predictor's own rollout, whose state is rounded every step.
+    long_actions = torch.randn(5, 32, 2)
+    with torch.no_grad():
+        exact = model.rollout(state, long_actions)
+        fused_err = (world.rollout(state, long_actions) - exact).abs().max()
+        world._fused = None
+        plain_err = (world.rollout(state, long_actions) - exact).abs().max()
+    assert fused_err < plain_err
 
 
 def test_vjepa_predictor_starts_the_action_conditioned_one(two_rooms_data, tmp_path):
