@@ -10,7 +10,8 @@ every planner a few times back to back (as a receding-horizon controller does) a
 alternate between planners so machine noise hits all of them alike; medians over all calls.
 The cost reached is the true (fp32) cost of the plan each one returns.
 
-A row with the rollout's layers unfused (``LearnedWorldModel(fused=False)``) shows what
+A plain fp32 CEM loop over ``model.step`` (the issue's baseline) runs beside them. A row
+with the rollout's layers unfused (``LearnedWorldModel(fused=False)``) shows what
 the oneDNN-fused rollout brings on the machine at hand.
 
 Also: the time each of this project's planners needs to reach a given cost (within 2% of
@@ -91,6 +92,26 @@ def project_planner(name: str, model: MLPPredictor, z0: torch.Tensor, goal: torc
         start = torch.zeros(1, horizon, ACTION) if init is None else init[None]
         return planner.optimize(objective, start).actions[0]
 
+    return plan
+
+
+def plain_cem(model: MLPPredictor, z0: torch.Tensor, goal: torch.Tensor
+              ) -> Callable[[], torch.Tensor]:
+    """The issue's baseline: a plain fp32 CEM loop batched over candidates, stepping the
+    model as written (``model.step``), with the same budget and cost."""
+
+    def plan() -> torch.Tensor:
+        mean, std = torch.zeros(HORIZON, ACTION), torch.ones(HORIZON, ACTION)
+        with torch.no_grad():
+            for _ in range(ITERATIONS):
+                actions = (mean + std * torch.randn(SAMPLES, HORIZON, ACTION)).clamp(-1, 1)
+                z, cost = z0.expand(SAMPLES, -1), torch.zeros(SAMPLES)
+                for t in range(HORIZON):
+                    z = model.step(z, actions[:, t])
+                    cost += (z - goal).pow(2).sum(-1)
+                elites = actions[cost.topk(TOP_K, largest=False).indices]
+                mean, std = elites.mean(0), elites.std(0)
+        return mean
     return plan
 
 
@@ -203,6 +224,7 @@ def main() -> None:
                                                                  bf16=True, fused=False),
         "worldmodel MPPI (bf16)": project_planner("mppi", model, z0, goal, bf16=True),
         "worldmodel iCEM (bf16)": project_planner("icem", model, z0, goal, bf16=True),
+        "plain CEM loop (fp32)": plain_cem(model, z0, goal),
     }
     try:
         planners.update(torchrl_planners(model, z0, goal))
