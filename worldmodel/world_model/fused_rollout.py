@@ -5,13 +5,14 @@ a matmul, GELU, a matmul and the residual add, on a few hundred rows. At that si
 separate pass over the activations counts. oneDNN, which PyTorch's CPU build already
 carries, runs a matmul with its elementwise follow-up fused into the same kernel
 (``torch.ops.mkldnn._linear_pointwise``, the op the CPU backend of ``torch.compile`` emits
-for the same fusion): GELU rides on the hidden layers' matmul and the residual add on the
-last one's, and weights are packed once into oneDNN's blocked layout instead of on every
-call. Measured on a 2-core AMD EPYC (Zen 5), 300 candidates: a hidden layer 84 against
-108 us in bf16 and 134 against 257 us in fp32 (docs/benchmarks.md has the whole plan).
+for the same fusion): GELU rides on the hidden layers' matmul (and in fp32 the residual add
+on the last one's), and weights are packed once into oneDNN's blocked layout instead of on
+every call. Measured on a 2-core AMD EPYC (Zen 5), 300 candidates: a hidden layer 84
+against 108 us in bf16 and 134 against 257 us in fp32 (docs/benchmarks.md has the plans).
 
-Planning only: no autograd through the packed weights, CPU only. ``LearnedWorldModel``
-takes this path when it applies and the plain one otherwise (gradient planners, CUDA).
+Planning only: the weights are packed when the rollout is built (a frozen predictor), no
+autograd, CPU only. ``LearnedWorldModel`` takes this path when it applies and the plain one
+otherwise (gradient planners, CUDA, a CPU without oneDNN's bf16 kernels).
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ import torch.nn.functional as F
 from .predictors import MLPPredictor
 
 
-def fused_ops_available() -> bool:
-    """Whether this PyTorch build has oneDNN's fused linear ops."""
-    return (torch.backends.mkldnn.is_available()
-            and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-            and hasattr(torch.ops.mkldnn, "_reorder_linear_weight"))
+def fused_ops_available(dtype: torch.dtype = torch.float32) -> bool:
+    """Whether this PyTorch build and CPU run oneDNN's fused linear ops in ``dtype``."""
+    mkldnn = torch.ops.mkldnn
+    if not (torch.backends.mkldnn.is_available() and hasattr(mkldnn, "_linear_pointwise")
+            and hasattr(mkldnn, "_reorder_linear_weight")):
+        return False
+    if dtype == torch.bfloat16:  # without native bf16 kernels oneDNN would emulate them
+        return hasattr(mkldnn, "_is_mkldnn_bf16_supported") and mkldnn._is_mkldnn_bf16_supported()
+    return dtype == torch.float32
 
 
 class FusedMLPRollout:

@@ -37,7 +37,8 @@ class LearnedWorldModel:
         self._net = copy.deepcopy(self.predictor).to(self.dtype) if bf16 else self.predictor
         self._fused = None
         on_cpu = all(p.device.type == "cpu" for p in self._net.parameters())
-        if fused and isinstance(self._net, MLPPredictor) and on_cpu and fused_ops_available():
+        if (fused and isinstance(self._net, MLPPredictor) and on_cpu
+                and fused_ops_available(self.dtype)):
             self._fused = FusedMLPRollout(self._net)
         # A model step spans ``frameskip`` env steps and takes their actions as one: plans
         # stay sequences of env actions, and the model sees one state per ``frameskip``.
