@@ -177,7 +177,9 @@ class VisionTransformer(nn.Module):
         x = self.normalise(x)
         if self.cfg.tubelet > 1:
             x = x.transpose(1, 2)  # [B, C, T, H, W] for the 3-D convolution
-        tokens = self.patch_embed(x).flatten(2).transpose(1, 2)
+        # contiguous: the transposed view would carry a channels-first layout through every
+        # residual add and make each layer norm and matmul copy its input first
+        tokens = self.patch_embed(x).flatten(2).transpose(1, 2).contiguous()
         return tokens + self.pos_embed.to(tokens.dtype)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
