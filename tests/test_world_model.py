@@ -43,6 +43,23 @@ def test_rollout_shapes_batched_over_candidates(cls):
     assert step.shape == (4, 8)
 
 
+def test_transformer_rollout_with_cached_keys_equals_the_full_prefix():
+    """Each cached step must predict what a teacher-forced pass over the whole prefix of
+    predicted states predicts; past max_frames the window slides and is recomputed."""
+    torch.manual_seed(0)
+    model = ACTransformer(8, 2, dim=16, depth=2, heads=2, max_frames=6)
+    state, actions = torch.randn(5, 8), torch.randn(5, 6, 2)
+    rolled = model.rollout(state, actions)
+    for t in range(6):
+        prefix = torch.cat([state[:, None], rolled[:, :t]], dim=1)
+        full = model(prefix, actions[:, :t + 1])[:, -1]
+        torch.testing.assert_close(rolled[:, t], full, atol=1e-5, rtol=1e-5)
+    rolled.sum().backward()  # the multi-step training loss flows through the cache
+    assert model.time.grad.abs().sum() > 0
+    longer = model.rollout(state, torch.randn(5, 9, 2))  # 9 > max_frames: sliding window
+    assert longer.shape == (5, 9, 8) and torch.isfinite(longer).all()
+
+
 def _cfg(data, out, **kw) -> TrainConfig:
     base = dict(data=str(data.path), steps=4, batch_size=8, horizon=3, log_every=2,
                 save_every=2, out=str(out), progress=False, latent_dim=16, hidden=32,

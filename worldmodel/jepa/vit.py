@@ -103,6 +103,21 @@ class Attention(nn.Module):
             out = scores.softmax(-1) @ v
         return self.proj(out.transpose(1, 2).reshape(B, L, D))
 
+    def extend(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None
+               ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """New tokens x [B, L, D] attending to the cached keys and values of earlier ones
+        (``past``: [B, heads, P, D/heads] each, or None) and to each other, unmasked ->
+        (output [B, L, D], keys and values now covering P + L tokens)."""
+        B, L, D = x.shape
+        q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        if x.is_cuda:
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            out = ((q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5).softmax(-1) @ v
+        return self.proj(out.transpose(1, 2).reshape(B, L, D)), (k, v)
+
 
 class Block(nn.Module):
     """Pre-norm transformer block."""
@@ -117,6 +132,14 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         x = x + self.attn(self.norm1(x), mask)
         return x + self.mlp(self.norm2(x))
+
+    def extend(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None
+               ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """The block on new tokens x [B, L, D] given the cached keys and values of the
+        tokens before them (``Attention.extend``) -> (x out, the cache extended by x)."""
+        out, past = self.attn.extend(self.norm1(x), past)
+        x = x + out
+        return x + self.mlp(self.norm2(x)), past
 
 
 def _init_weights(module: nn.Module) -> None:

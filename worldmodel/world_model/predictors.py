@@ -150,7 +150,15 @@ class ACTransformer(nn.Module):
         return self.forward(state[:, None], action[:, None])[:, 0]
 
     def rollout(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Autoregressive: each prediction is appended as the next frame's state."""
+        """Autoregressive: each prediction is appended as the next frame's state.
+
+        Within ``max_frames`` each step runs only the new frame's two tokens, attending to
+        the cached keys and values of the frames before it: a token never sees a later
+        frame, so the earlier tokens are what a full pass over the prefix would recompute.
+        Longer rollouts slide a window of ``max_frames`` frames, whose positions shift every
+        step, so they recompute it."""
+        if actions.shape[1] <= self.max_frames:
+            return self._cached_rollout(state, actions)
         states = state[:, None]
         preds = []
         for t in range(actions.shape[1]):
@@ -158,4 +166,18 @@ class ACTransformer(nn.Module):
             nxt = self.forward(states[:, window], actions[:, window])[:, -1]
             preds.append(nxt)
             states = torch.cat([states, nxt[:, None]], dim=1)
+        return torch.stack(preds, dim=1)
+
+    def _cached_rollout(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """state [B, D], actions [B, H, A] with H <= max_frames -> states [B, H, D]."""
+        past: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(self.blocks)
+        preds = []
+        for t in range(actions.shape[1]):
+            a = self.action_in(actions[:, t]) + self.kind[:, 0]
+            z = self.state_in(state) + self.kind[:, 1]
+            x = torch.stack([a, z], dim=1) + self.time[:, t, None]  # [B, 2, dim]: a_t, z_t
+            for i, block in enumerate(self.blocks):
+                x, past[i] = block.extend(x, past[i])
+            state = state + self.out(self.norm(x[:, 1]))
+            preds.append(state)
         return torch.stack(preds, dim=1)
