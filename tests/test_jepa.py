@@ -9,12 +9,13 @@ import sys
 import pytest
 import torch
 
+from worldmodel.distributed import Processes
 from worldmodel.jepa.checkpoint import CheckpointError, load
 from worldmodel.jepa.masks import MaskCollator, MultiBlockMasks, TubeMasks
 from worldmodel.jepa.model import JEPA, JEPAConfig
 from worldmodel.jepa.objectives import rankme, sigreg, vicreg
 from worldmodel.jepa.official import import_official
-from worldmodel.jepa.pretrain import PretrainConfig, TrainingError, pretrain
+from worldmodel.jepa.pretrain import PretrainConfig, Pretrainer, TrainingError, pretrain
 from worldmodel.jepa.vit import Predictor, VisionTransformer, ViTConfig
 
 TINY = {"dim": 32, "depth": 2, "heads": 2}
@@ -162,6 +163,39 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(two_rooms_data, tm
     b = load(tmp_path / "halves" / "last.pt")["model"]
     for key in a:
         torch.testing.assert_close(a[key], b[key], msg=key)
+
+
+def test_minutes_schedule_spans_the_budget(two_rooms_data, tmp_path):
+    """schedule=minutes: warmup counts steps, then the learning rate's cosine spans the time
+    left and EMA momentum the whole budget, ending at their final values when it runs out."""
+    cfg = _cfg(two_rooms_data, tmp_path / "unit", schedule="minutes", max_minutes=1.0,
+               warmup=2, lr=1e-3, min_lr=0.0, ema=[0.99, 1.0])
+    trainer = Pretrainer(cfg, Processes(0, 1, torch.device("cpu")))
+
+    def at(step: int, seconds: float) -> tuple[float, float]:
+        trainer.step, trainer.seconds = step, seconds
+        where_lr, where = trainer.positions()
+        return trainer.lr(where_lr), trainer.momentum(where)
+
+    assert at(1, 5.0)[0] == pytest.approx(0.5e-3)  # warmup: halfway by steps
+    assert at(2, 10.0)[0] == pytest.approx(1e-3)  # warmup ends at 10 s: the peak
+    lr, m = at(40, 35.0)  # half of the 50 s after warmup; 35 of 60 s in all
+    assert lr == pytest.approx(0.5e-3) and m == pytest.approx(0.99 + 0.01 * 35 / 60)
+    assert at(90, 60.0) == (pytest.approx(0.0), pytest.approx(1.0))
+
+    run = tmp_path / "run"
+    pretrain(_cfg(two_rooms_data, run, schedule="minutes", max_minutes=0.02))
+    first = load(run / "last.pt")
+    assert first["seconds"] >= 1.2 and first["step"] >= 1
+    pretrain(_cfg(two_rooms_data, run, schedule="minutes", max_minutes=0.04, resume=True))
+    second = load(run / "last.pt")  # the clock went on from where it stopped
+    assert second["seconds"] >= 2.4 and second["step"] > first["step"]
+    pretrain(_cfg(two_rooms_data, run, schedule="minutes", max_minutes=0.04, resume=True))
+    assert load(run / "last.pt")["step"] == second["step"]  # budget spent: nothing to do
+    with pytest.raises(ValueError, match="max_minutes=15"):
+        pretrain(_cfg(two_rooms_data, tmp_path / "x", schedule="minutes"))
+    with pytest.raises(ValueError, match="steps or minutes"):
+        pretrain(_cfg(two_rooms_data, tmp_path / "y", schedule="hours"))
 
 
 def test_resume_refuses_a_different_run(two_rooms_data, tmp_path):

@@ -51,6 +51,15 @@ def all_finite(value: torch.Tensor) -> bool:
     return bool(ok.item())
 
 
+def global_max(value: float) -> float:
+    """The largest ``value`` over all processes (e.g. elapsed time: all stop together)."""
+    if not dist.is_initialized():
+        return value
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return float(t.item())
+
+
 class _GatherBatch(torch.autograd.Function):
     """all_gather forward; backward sums every process's gradient of the whole batch and
     keeps this process's slice (an all_reduce on a contiguous tensor, which gloo handles)."""

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from worldmodel.config import pick_device
 from worldmodel.data.dataset import EpisodeDataset
 from worldmodel.data.loaders import Clips, Frames, StepBatchSampler
-from worldmodel.distributed import Processes, all_finite, setup, teardown
+from worldmodel.distributed import Processes, all_finite, global_max, setup, teardown
 
 from .checkpoint import CheckpointError, load, load_matching, save_atomic
 from .masks import MaskCollator, MultiBlockMasks, TubeMasks
@@ -51,6 +51,10 @@ class PretrainConfig:
     batch_size: int = 64  # global, split over processes
     steps: int = 2000
     max_minutes: float = 0.0  # stop (and checkpoint) after this much wall-clock; 0: none
+    # steps: the learning-rate, EMA and weight-decay schedules span `steps`. minutes: they
+    # span max_minutes of training wall-clock (over resumes too) and the run ends then, so
+    # a budgeted run always finishes its schedules; `steps` is unused.
+    schedule: str = "steps"
     lr: float = 1e-3
     min_lr: float = 1e-6
     warmup: int = 100
@@ -107,6 +111,8 @@ def model_from_checkpoint(path: str | Path) -> tuple[JEPA, dict]:
 class Pretrainer:
     """One pretraining run: build, resume, step, log, checkpoint."""
 
+    SCALE = 1_000_000  # schedule=minutes: the schedules' length in positions, not steps
+
     def __init__(self, cfg: PretrainConfig, procs: Processes) -> None:
         self.cfg, self.procs = cfg, procs
         self.out = Path(cfg.out)
@@ -121,10 +127,18 @@ class Pretrainer:
         self.optimizer = torch.optim.AdamW(param_groups(self.model), lr=cfg.lr,
                                            betas=(0.9, 0.95),
                                            fused=procs.device.type in ("cpu", "cuda"))
-        self.lr = WarmupCosine(cfg.lr, cfg.steps, cfg.warmup, end=cfg.min_lr)
-        self.wd = Cosine(cfg.weight_decay[0], cfg.weight_decay[1], cfg.steps)
-        self.momentum = Linear(cfg.ema[0], cfg.ema[1], cfg.steps)
+        if cfg.schedule not in ("steps", "minutes"):
+            raise ValueError(f"schedule must be steps or minutes, got {cfg.schedule!r}")
+        if cfg.schedule == "minutes" and cfg.max_minutes <= 0:
+            raise ValueError("schedule=minutes runs the schedules over max_minutes of "
+                             "wall-clock; give it a budget, e.g. max_minutes=15")
+        total = cfg.steps if cfg.schedule == "steps" else self.SCALE
+        self.lr = WarmupCosine(cfg.lr, total, cfg.warmup, end=cfg.min_lr)
+        self.wd = Cosine(cfg.weight_decay[0], cfg.weight_decay[1], total)
+        self.momentum = Linear(cfg.ema[0], cfg.ema[1], total)
         self.step = 0
+        self.seconds = 0.0  # training wall-clock so far, over resumes
+        self.warmup_seconds: float | None = None  # when warmup ended (schedule=minutes)
         self.autocast = cfg.bf16 and procs.device.type in ("cpu", "cuda")
 
     # -- checkpoints --------------------------------------------------------------------
@@ -143,7 +157,8 @@ class Pretrainer:
             )
         save_atomic({
             "config": asdict(self.cfg), "image_size": self.data.meta.image_size,
-            "env_id": self.data.meta.env_id, "step": self.step,
+            "env_id": self.data.meta.env_id, "step": self.step, "seconds": self.seconds,
+            "warmup_seconds": self.warmup_seconds,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
         }, self.last)
 
@@ -151,7 +166,8 @@ class Pretrainer:
         ckpt = load(self.last, map_location=self.procs.device)
         saved = PretrainConfig(**ckpt["config"])
         for key in ("method", "objective", "model", "patch_size", "frames", "tubelet",
-                    "predictor_dim", "predictor_depth", "batch_size", "steps", "seed"):
+                    "predictor_dim", "predictor_depth", "batch_size", "steps", "seed",
+                    "schedule"):
             if getattr(saved, key) != getattr(self.cfg, key):
                 raise CheckpointError(
                     f"cannot resume {self.last}: it was made with {key}="
@@ -160,6 +176,8 @@ class Pretrainer:
         load_matching(self.model, ckpt["model"], f"checkpoint {self.last}")
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.step = int(ckpt["step"])
+        self.seconds = float(ckpt.get("seconds", 0.0))
+        self.warmup_seconds = ckpt.get("warmup_seconds")
 
     # -- data ---------------------------------------------------------------------------
     def loader(self) -> torch.utils.data.DataLoader:
@@ -171,7 +189,8 @@ class Pretrainer:
             dataset = Frames(self.data)
             masks = MultiBlockMasks(grid=enc.grid, fixed_shapes=cfg.fixed_mask_shapes,
                                     seed=cfg.seed)
-        sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.steps, self.step,
+        steps = cfg.steps if cfg.schedule == "steps" else 10**12  # minutes: the clock ends it
+        sampler = StepBatchSampler(len(dataset), cfg.batch_size, steps, self.step,
                                    self.procs.rank, self.procs.world, cfg.seed)
         return torch.utils.data.DataLoader(
             dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
@@ -180,12 +199,31 @@ class Pretrainer:
         )
 
     # -- training -----------------------------------------------------------------------
+    def positions(self) -> tuple[float, float]:
+        """Where the schedules stand: (learning rate, EMA momentum and weight decay).
+
+        By steps, both are the step. By minutes, warmup still counts steps (it is there for
+        the optimiser's first updates), then the learning rate's cosine spans the time left
+        after warmup, and momentum and weight decay span the whole budget."""
+        if self.cfg.schedule == "steps":
+            return self.step, self.step
+        budget, warmup = 60 * self.cfg.max_minutes, self.cfg.warmup
+        done = min(1.0, self.seconds / budget)
+        if self.step < warmup:
+            return self.step, done * self.SCALE
+        if self.warmup_seconds is None:
+            self.warmup_seconds = self.seconds
+        rest = max(budget - self.warmup_seconds, 1e-9)
+        after = min(1.0, max(0.0, (self.seconds - self.warmup_seconds) / rest))
+        return warmup + after * (self.SCALE - warmup), done * self.SCALE
+
     def train_step(self, batch) -> dict[str, float]:
         dev = self.procs.device
+        at_lr, at = self.positions()
         for group in self.optimizer.param_groups:
-            group["lr"] = self.lr(self.step)
+            group["lr"] = self.lr(at_lr)
             if group["decay"]:
-                group["weight_decay"] = self.wd(self.step)
+                group["weight_decay"] = self.wd(at)
         pixels = batch["pixels"].to(dev, non_blocking=True)
         ctx, tgt = batch["context_idx"].to(dev), batch["target_idx"].to(dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.autocast):
@@ -193,7 +231,7 @@ class Pretrainer:
         if not all_finite(loss):
             raise TrainingError(
                 f"the loss became {loss.item()} at step {self.step}; the last good checkpoint "
-                f"{self.last} is intact. Lower lr (now {self.lr(self.step):.2e}) or raise "
+                f"{self.last} is intact. Lower lr (now {self.lr(at_lr):.2e}) or raise "
                 "warmup, then resume=true"
             )
         self.optimizer.zero_grad(set_to_none=True)
@@ -201,10 +239,10 @@ class Pretrainer:
         if self.cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
-        m = self.momentum(self.step)
+        m = self.momentum(at)
         self.model.update_target(m)
         self.step += 1
-        return {"loss": loss.item(), "lr": self.lr(self.step - 1), "momentum": m,
+        return {"loss": loss.item(), "lr": self.lr(at_lr), "momentum": m,
                 **{k: float(v) for k, v in parts.items()}}
 
     @torch.no_grad()
@@ -232,17 +270,23 @@ class Pretrainer:
         rows = csv.DictWriter(log_file, fields, extrasaction="ignore") if log_file else None
         if rows and log_file.tell() == 0:
             rows.writeheader()
-        start, seen, images = time.perf_counter(), self.step, 0
-        bar = tqdm(total=cfg.steps, initial=self.step, desc=f"pretrain {cfg.method}",
+        start, seen, images, before = time.perf_counter(), self.step, 0, self.seconds
+        by_steps = cfg.schedule == "steps"
+        bar = tqdm(total=cfg.steps if by_steps else None, initial=self.step,
+                   desc=f"pretrain {cfg.method}",
                    disable=not (cfg.progress and self.procs.main))
         last_rank = None
+        spent_already = not by_steps and self.seconds >= 60 * cfg.max_minutes
         try:
-            for batch in self.loader():
+            for batch in ([] if spent_already else self.loader()):
                 metrics = self.train_step(batch)
                 images += batch.shape[0] * self.procs.world
                 bar.update(1)
                 elapsed = time.perf_counter() - start
-                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                if cfg.max_minutes:  # every process stops at the same step
+                    elapsed = global_max(elapsed)
+                self.seconds = before + elapsed
+                if self.step % cfg.log_every == 0 or (by_steps and self.step == cfg.steps):
                     last_rank = rankme(self.embeddings(batch["pixels"]))
                     if last_rank < cfg.rankme_warn:
                         log.warning("RankMe %.2f < %.2f at step %d: the representation may be "
@@ -258,7 +302,8 @@ class Pretrainer:
                     bar.set_postfix(loss=f"{metrics['loss']:.4f}", rankme=f"{last_rank:.1f}")
                 if self.step % cfg.save_every == 0:
                     self.save()
-                if cfg.max_minutes and elapsed > 60 * cfg.max_minutes:
+                spent = elapsed if by_steps else self.seconds  # minutes: over resumes
+                if cfg.max_minutes and spent >= 60 * cfg.max_minutes:
                     break
             self.save()
         finally:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from worldmodel.data.dataset import DatasetError, EpisodeDataset
 from worldmodel.data.loaders import EncodedTransitions, StepBatchSampler, Transitions
-from worldmodel.distributed import all_finite, gather_batch, setup, teardown
+from worldmodel.distributed import all_finite, gather_batch, global_max, setup, teardown
 from worldmodel.jepa.checkpoint import CheckpointError, load, load_matching, save_atomic
 from worldmodel.jepa.schedules import WarmupCosine
 from worldmodel.perception.cnn import ConvEncoder
@@ -435,7 +435,8 @@ def _train(cfg: TrainConfig, procs) -> dict:
             bar.set_postfix(loss=f"{total.item():.4f}")
         if step % cfg.save_every == 0:
             save()
-        if cfg.max_minutes and time.perf_counter() - start > 60 * cfg.max_minutes:
+        # the largest clock over processes: all of them stop at the same step
+        if cfg.max_minutes and global_max(time.perf_counter() - start) > 60 * cfg.max_minutes:
             break
     bar.close()
     save()
