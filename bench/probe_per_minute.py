@@ -7,9 +7,10 @@ the same wall-clock minutes on the same Two Rooms frames by predicting represent
 (I-JEPA, EMA target) or pixels (MAE), then frozen and probed (linear and MLP R^2 of the
 agent's position on held-out episodes). Collects its own data.
 
-Each method's step count is set so that its learning-rate schedule ends when the minutes
-do: a 160-step run measures its images/s first (a run cut short by the clock would stop
-with its learning rate still high).
+Each method's schedules end when its minutes do (a run cut short by the clock would stop
+with its learning rate still high): by default they run on the clock
+(``jepa pretrain schedule=minutes``); ``--schedule steps`` instead sets the step count from
+the images/s a 160-step run measures first, which on a shared host can miss by a quarter.
 
 Each method runs with the settings a 3-minute sweep on Two Rooms chose for it (``TUNED``,
 sweep in docs/benchmarks.md); ``--defaults`` runs every method with the config's defaults.
@@ -66,6 +67,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench_results/probe"))
     parser.add_argument("--defaults", action="store_true",
                         help="every method with the config's defaults, not TUNED")
+    parser.add_argument("--schedule", choices=("minutes", "steps"), default="minutes",
+                        help="schedules on the clock, or on steps fitted by a speed run")
     args = parser.parse_args()
     os.environ.setdefault("TMPDIR", str(args.out))
     data = args.out / "data"
@@ -80,9 +83,11 @@ def main() -> None:
         common = [f"data={data}", f"method={method}", "model=tiny", *shape,
                   *([] if args.defaults else TUNED[method])]
         if not (run / "last.pt").exists():
-            steps = steps_for(common, args.minutes, args.out / f"speed-{method}")
-            stage(["pretrain", *common, f"steps={steps}", f"max_minutes={args.minutes}",
-                   f"out={run}"])
+            if args.schedule == "minutes":
+                budget = ["schedule=minutes"]
+            else:
+                budget = [f"steps={steps_for(common, args.minutes, args.out / f'speed-{method}')}"]
+            stage(["pretrain", *common, *budget, f"max_minutes={args.minutes}", f"out={run}"])
         with (run / "log.csv").open() as f:  # training minutes, as the run logged them
             minutes = float(list(csv.DictReader(f))[-1]["seconds"]) / 60
         rows.append({"encoder": f"{method} ViT-tiny", "minutes": round(minutes, 2),
