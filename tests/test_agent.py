@@ -167,12 +167,16 @@ def test_agent_rejects_misfits():
 
 def test_jepa_plan_end_to_end(tmp_path, capsys):
     out = tmp_path / "plan"
-    rc = main(["plan", "env=two_rooms", "perception=state", "world_model=oracle", "actor=cem",
+    command = ["plan", "env=two_rooms", "perception=state", "world_model=oracle", "actor=cem",
                "episodes=2", "parallel=2", "actor.params.samples=100",
                "actor.params.iterations=3", "video_episodes=1", "progress=false",
-               f"out={out}", "env.budget=60", "env.horizon=25"])
-    assert rc == 0
+               "env.budget=60", "env.horizon=25"]
+    assert main([*command, f"out={out}"]) == 0
     results = json.loads((out / "results.json").read_text())
+    assert main([*command, f"out={tmp_path / 'again'}", "video_episodes=0"]) == 0
+    again = json.loads((tmp_path / "again" / "results.json").read_text())
+    for a, b in zip(results["episodes"], again["episodes"], strict=True):  # repeatable
+        assert (a["steps"], a["final_distance"]) == (b["steps"], b["final_distance"])
     assert results["summary"]["episodes"] == 2 and len(results["episodes"]) == 2
     assert results["summary"]["success_rate"] == 1.0
     assert results["summary"]["horizon"] == 25  # the task's horizon beats the default (40)

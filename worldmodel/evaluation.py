@@ -15,6 +15,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from worldmodel.agent import Agent
@@ -108,6 +109,9 @@ def run_plan(cfg: PlanConfig) -> dict:
         for first in range(0, cfg.episodes, len(envs)):
             batch = envs[: min(len(envs), cfg.episodes - first)]
             seeds = [episode_seed(seed, first + i) for i in range(len(batch))]
+            # The planners' sampling too: the same command plans the same episodes alike
+            # (this torch build seeds its generator afresh in every process).
+            torch.manual_seed(seeds[0])
             reset = [env.reset(seed=s) for env, s in zip(batch, seeds, strict=True)]
             obs, infos = [r[0] for r in reset], [r[1] for r in reset]
             agent.reset(_goal_observation(obs, infos, key), horizon=cfg.env.horizon)
