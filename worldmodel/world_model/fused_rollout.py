@@ -17,21 +17,43 @@ otherwise (gradient planners, CUDA, a CPU without oneDNN's bf16 kernels).
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
 from .predictors import MLPPredictor
 
 
+@functools.cache
 def fused_ops_available(dtype: torch.dtype = torch.float32) -> bool:
-    """Whether this PyTorch build and CPU run oneDNN's fused linear ops in ``dtype``."""
+    """Whether this PyTorch build and CPU run oneDNN's fused linear ops in ``dtype``.
+
+    Checked once by running them on a tiny input against the plain ops: a build may register
+    the ops without supporting every post-op (GELU, the residual add) on every CPU."""
     mkldnn = torch.ops.mkldnn
     if not (torch.backends.mkldnn.is_available() and hasattr(mkldnn, "_linear_pointwise")
             and hasattr(mkldnn, "_reorder_linear_weight")):
         return False
     if dtype == torch.bfloat16:  # without native bf16 kernels oneDNN would emulate them
-        return hasattr(mkldnn, "_is_mkldnn_bf16_supported") and mkldnn._is_mkldnn_bf16_supported()
-    return dtype == torch.float32
+        if not (hasattr(mkldnn, "_is_mkldnn_bf16_supported")
+                and mkldnn._is_mkldnn_bf16_supported()):
+            return False
+    elif dtype != torch.float32:
+        return False
+    gen = torch.Generator().manual_seed(0)
+    x, w, b = (torch.randn(shape, generator=gen).to(dtype) for shape in ((4, 16), (8, 16), (8,)))
+    try:
+        packed = mkldnn._reorder_linear_weight(w)
+        gelu = mkldnn._linear_pointwise(x, packed, b, "gelu", [], "none")
+        added = mkldnn._linear_pointwise.binary(x, gelu, packed, b, "add")
+    except RuntimeError:
+        return False
+    want = F.gelu(F.linear(x.float(), w.float(), b.float()))
+    tol = 0.05 if dtype == torch.bfloat16 else 1e-4
+    return (torch.allclose(gelu.float(), want, atol=tol, rtol=tol)
+            and torch.allclose(added.float(), want + F.linear(x.float(), w.float(), b.float()),
+                               atol=2 * tol, rtol=2 * tol))
 
 
 class FusedMLPRollout:
