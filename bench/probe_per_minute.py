@@ -41,7 +41,7 @@ def stage(args: list[str]) -> None:
 
 def probe(checkpoint: str, data: Path, out: Path, shape: list[str]) -> dict:
     stage(["probe", f"checkpoint={checkpoint}", f"data={data}", "max_frames=4000",
-           "mlp_steps=500", "state_dims=[0,1]", f"out={out}", *shape])
+           "state_dims=[0,1]", f"out={out}", *shape])
     return json.loads((out / "probe.json").read_text())
 
 

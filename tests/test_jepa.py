@@ -295,6 +295,20 @@ def test_official_vjepa_prefix_interpolation_and_report():
     assert "norm.bias" in text and "extra_head" in text and "attn.qkv.weight" in text
 
 
+def test_nonlinear_probe_reads_what_the_linear_one_cannot():
+    from worldmodel.probe import linear_probe, mlp_probe
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3000, 8, generator=gen)
+    bent = torch.stack([torch.sin(2 * x[:, 0]), x[:, 1] ** 2], dim=1)  # not linear in x
+    straight = x[:, :2] @ torch.tensor([[1.0, 0.5], [-0.3, 2.0]])
+    train, test = slice(0, 2400), slice(2400, None)
+    assert linear_probe(x[train], bent[train], x[test], bent[test]) < 0.5
+    assert mlp_probe(x[train], bent[train], x[test], bent[test], steps=1500) > 0.9
+    # On a linear target it starts from, and keeps, the linear fit.
+    assert mlp_probe(x[train], straight[train], x[test], straight[test], steps=300) > 0.999
+
+
 def test_probe_on_a_tiny_run(two_rooms_data, tmp_path):
     from worldmodel.probe import ProbeConfig, probe
 

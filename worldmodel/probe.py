@@ -1,14 +1,15 @@
 """``jepa probe``: how much of the true state a frozen encoder's features hold.
 
-Linear (ridge, closed form) and small MLP probes from average-pooled encoder features to
-the environment's true state, fitted on training episodes and scored by R^2 on held-out
-episodes; RankMe of the features; a PCA plot coloured by the true position. A video
-(V-JEPA) encoder reads the clip that ends at the probed frame (the episode's first frame
-repeated before its start).
+Linear (ridge, closed form) and nonlinear (the linear one plus a small MLP) probes from
+average-pooled encoder features to the environment's true state, fitted on training
+episodes and scored by R^2 on held-out episodes; RankMe of the features; a PCA plot
+coloured by the true position. A video (V-JEPA) encoder reads the clip that ends at the
+probed frame (the episode's first frame repeated before its start).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ class ProbeConfig:
     held_out: float = 0.2
     max_frames: int = 20000
     state_dims: list[int] | None = None  # which state dimensions to probe (None: all)
-    mlp_steps: int = 1000
+    mlp_steps: int = 2000
     batch_size: int = 256
     seed: int = 0
     out: str = "runs/probe"
@@ -108,25 +109,48 @@ def linear_probe(x_train, y_train, x_test, y_test) -> float:
     return r2(fit_linear(x_train, y_train)(x_test), y_test)
 
 
-def mlp_probe(x_train, y_train, x_test, y_test, steps: int = 1000, seed: int = 0) -> float:
-    """A small MLP (one hidden layer of 256) trained with Adam -> held-out R^2."""
+def mlp_probe(x_train, y_train, x_test, y_test, steps: int = 2000, seed: int = 0,
+              check_every: int = 50) -> float:
+    """Held-out R^2 of a nonlinear probe: the linear probe plus a small MLP (one hidden
+    layer of 256) on its residual, trained with AdamW on the first four fifths of the
+    training rows; the weights kept are those that score best on the last fifth, checked
+    every ``check_every`` steps (the linear probe itself when no step beats it).
+
+    Starting from the linear fit (the MLP's output layer starts at zero) and stopping on
+    validation makes the probe measure what a nonlinear readout adds; a plain MLP trained
+    for a fixed 500 steps had scored below the linear probe (0.961 against 0.985)."""
     torch.manual_seed(seed)
-    mu, sd = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
-    ymu, ysd = y_train.mean(0), y_train.std(0).clamp_min(1e-6)
+    cut = int(0.8 * len(x_train))
+    (xa, ya), (xv, yv) = (x_train[:cut], y_train[:cut]), (x_train[cut:], y_train[cut:])
+    linear = fit_linear(xa, ya)
+    mu, sd = xa.mean(0), xa.std(0).clamp_min(1e-6)
+    ysd = ya.std(0).clamp_min(1e-6)
     net = torch.nn.Sequential(torch.nn.Linear(x_train.shape[1], 256), torch.nn.GELU(),
                               torch.nn.Linear(256, y_train.shape[1]))
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-5)
-    xa, ya = (x_train - mu) / sd, (y_train - ymu) / ysd
+    torch.nn.init.zeros_(net[2].weight)
+    torch.nn.init.zeros_(net[2].bias)
+
+    def predict(z: torch.Tensor) -> torch.Tensor:
+        return linear(z) + net((z - mu) / sd) * ysd
+
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
     gen = torch.Generator().manual_seed(seed)
-    for _ in range(steps):
+    with torch.no_grad():
+        best, kept = r2(predict(xv), yv), copy.deepcopy(net.state_dict())
+    for step in range(1, steps + 1):
         idx = torch.randint(len(xa), (min(512, len(xa)),), generator=gen)
-        loss = (net(xa[idx]) - ya[idx]).pow(2).mean()
+        loss = ((predict(xa[idx]) - ya[idx]) / ysd).pow(2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if step % check_every == 0:
+            with torch.no_grad():
+                score = r2(predict(xv), yv)
+            if score > best:
+                best, kept = score, copy.deepcopy(net.state_dict())
+    net.load_state_dict(kept)
     with torch.no_grad():
-        pred = net((x_test - mu) / sd) * ysd + ymu
-    return r2(pred, y_test)
+        return r2(predict(x_test), y_test)
 
 
 def probe(cfg: ProbeConfig) -> dict:
