@@ -165,9 +165,14 @@ def probe(cfg: ProbeConfig) -> dict:
     gen = torch.Generator().manual_seed(cfg.seed)
 
     def frames(ids: list[int], limit: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Random frames of episodes ``ids``: pixels [N, C, H, W] (or the clips ending at
-        them [N, T, C, H, W]) and their states [N, S]."""
+        """Random frames of episodes ``ids``, grouped by episode: pixels [N, C, H, W] (or
+        the clips ending at them [N, T, C, H, W]) and their states [N, S]. Grouped, the
+        last fifth of the rows (where the probes choose their ridge and stopping step)
+        holds other episodes than the rest, as the held-out rows do: validated on frames of
+        the episodes it trained on, the MLP probe overfitted (0.966 held-out against the
+        linear probe's 0.981)."""
         pick = torch.randperm(len(ids) * length, generator=gen)[:limit]
+        pick = pick[torch.argsort(pick // length, stable=True)]
         ep, t = torch.as_tensor(ids)[pick // length], pick % length
         steps = (t[:, None] + torch.arange(1 - clip, 1)).clamp_min(0)  # [N, T]
         pixels = eps["pixels"][ep[:, None], steps]
