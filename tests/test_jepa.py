@@ -173,8 +173,7 @@ def test_minutes_schedule_spans_the_budget(two_rooms_data, tmp_path):
     trainer = Pretrainer(cfg, Processes(0, 1, torch.device("cpu")))
 
     def at(step: int, seconds: float) -> tuple[float, float]:
-        trainer.step, trainer.seconds = step, seconds
-        where_lr, where = trainer.positions()
+        where_lr, where = trainer.clock.at(step, seconds)
         return trainer.lr(where_lr), trainer.momentum(where)
 
     assert at(1, 5.0)[0] == pytest.approx(0.5e-3)  # warmup: halfway by steps

@@ -22,7 +22,7 @@ from .checkpoint import CheckpointError, load, load_matching, save_atomic
 from .masks import MaskCollator, MultiBlockMasks, TubeMasks
 from .model import JEPA, JEPAConfig
 from .objectives import rankme
-from .schedules import Cosine, Linear, WarmupCosine
+from .schedules import Cosine, Linear, Progress, WarmupCosine
 from .vit import PRESETS, ViTConfig
 
 log = logging.getLogger(__name__)
@@ -111,8 +111,6 @@ def model_from_checkpoint(path: str | Path) -> tuple[JEPA, dict]:
 class Pretrainer:
     """One pretraining run: build, resume, step, log, checkpoint."""
 
-    SCALE = 1_000_000  # schedule=minutes: the schedules' length in positions, not steps
-
     def __init__(self, cfg: PretrainConfig, procs: Processes) -> None:
         self.cfg, self.procs = cfg, procs
         self.out = Path(cfg.out)
@@ -127,18 +125,13 @@ class Pretrainer:
         self.optimizer = torch.optim.AdamW(param_groups(self.model), lr=cfg.lr,
                                            betas=(0.9, 0.95),
                                            fused=procs.device.type in ("cpu", "cuda"))
-        if cfg.schedule not in ("steps", "minutes"):
-            raise ValueError(f"schedule must be steps or minutes, got {cfg.schedule!r}")
-        if cfg.schedule == "minutes" and cfg.max_minutes <= 0:
-            raise ValueError("schedule=minutes runs the schedules over max_minutes of "
-                             "wall-clock; give it a budget, e.g. max_minutes=15")
-        total = cfg.steps if cfg.schedule == "steps" else self.SCALE
+        self.clock = Progress.of(cfg.schedule, cfg.steps, cfg.warmup, cfg.max_minutes)
+        total = self.clock.total
         self.lr = WarmupCosine(cfg.lr, total, cfg.warmup, end=cfg.min_lr)
         self.wd = Cosine(cfg.weight_decay[0], cfg.weight_decay[1], total)
         self.momentum = Linear(cfg.ema[0], cfg.ema[1], total)
         self.step = 0
         self.seconds = 0.0  # training wall-clock so far, over resumes
-        self.warmup_seconds: float | None = None  # when warmup ended (schedule=minutes)
         self.autocast = cfg.bf16 and procs.device.type in ("cpu", "cuda")
 
     # -- checkpoints --------------------------------------------------------------------
@@ -158,7 +151,7 @@ class Pretrainer:
         save_atomic({
             "config": asdict(self.cfg), "image_size": self.data.meta.image_size,
             "env_id": self.data.meta.env_id, "step": self.step, "seconds": self.seconds,
-            "warmup_seconds": self.warmup_seconds,
+            "warmup_seconds": self.clock.warmup_seconds,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
         }, self.last)
 
@@ -177,7 +170,7 @@ class Pretrainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.step = int(ckpt["step"])
         self.seconds = float(ckpt.get("seconds", 0.0))
-        self.warmup_seconds = ckpt.get("warmup_seconds")
+        self.clock.warmup_seconds = ckpt.get("warmup_seconds")
 
     # -- data ---------------------------------------------------------------------------
     def loader(self) -> torch.utils.data.DataLoader:
@@ -189,7 +182,7 @@ class Pretrainer:
             dataset = Frames(self.data)
             masks = MultiBlockMasks(grid=enc.grid, fixed_shapes=cfg.fixed_mask_shapes,
                                     seed=cfg.seed)
-        steps = cfg.steps if cfg.schedule == "steps" else 10**12  # minutes: the clock ends it
+        steps = cfg.steps if self.clock.by_steps else 10**12  # minutes: the clock ends it
         sampler = StepBatchSampler(len(dataset), cfg.batch_size, steps, self.step,
                                    self.procs.rank, self.procs.world, cfg.seed)
         return torch.utils.data.DataLoader(
@@ -199,27 +192,9 @@ class Pretrainer:
         )
 
     # -- training -----------------------------------------------------------------------
-    def positions(self) -> tuple[float, float]:
-        """Where the schedules stand: (learning rate, EMA momentum and weight decay).
-
-        By steps, both are the step. By minutes, warmup still counts steps (it is there for
-        the optimiser's first updates), then the learning rate's cosine spans the time left
-        after warmup, and momentum and weight decay span the whole budget."""
-        if self.cfg.schedule == "steps":
-            return self.step, self.step
-        budget, warmup = 60 * self.cfg.max_minutes, self.cfg.warmup
-        done = min(1.0, self.seconds / budget)
-        if self.step < warmup:
-            return self.step, done * self.SCALE
-        if self.warmup_seconds is None:
-            self.warmup_seconds = self.seconds
-        rest = max(budget - self.warmup_seconds, 1e-9)
-        after = min(1.0, max(0.0, (self.seconds - self.warmup_seconds) / rest))
-        return warmup + after * (self.SCALE - warmup), done * self.SCALE
-
     def train_step(self, batch) -> dict[str, float]:
         dev = self.procs.device
-        at_lr, at = self.positions()
+        at_lr, at = self.clock.at(self.step, self.seconds)
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr(at_lr)
             if group["decay"]:
@@ -271,12 +246,12 @@ class Pretrainer:
         if rows and log_file.tell() == 0:
             rows.writeheader()
         start, seen, images, before = time.perf_counter(), self.step, 0, self.seconds
-        by_steps = cfg.schedule == "steps"
+        by_steps = self.clock.by_steps
         bar = tqdm(total=cfg.steps if by_steps else None, initial=self.step,
                    desc=f"pretrain {cfg.method}",
                    disable=not (cfg.progress and self.procs.main))
         last_rank = None
-        spent_already = not by_steps and self.seconds >= 60 * cfg.max_minutes
+        spent_already = not by_steps and self.clock.spent(self.seconds, 0.0, cfg.max_minutes)
         try:
             for batch in ([] if spent_already else self.loader()):
                 metrics = self.train_step(batch)
@@ -302,8 +277,7 @@ class Pretrainer:
                     bar.set_postfix(loss=f"{metrics['loss']:.4f}", rankme=f"{last_rank:.1f}")
                 if self.step % cfg.save_every == 0:
                     self.save()
-                spent = elapsed if by_steps else self.seconds  # minutes: over resumes
-                if cfg.max_minutes and spent >= 60 * cfg.max_minutes:
+                if self.clock.spent(self.seconds, elapsed, cfg.max_minutes):
                     break
             self.save()
         finally:

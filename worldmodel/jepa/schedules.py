@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
@@ -46,3 +47,59 @@ class Cosine:
     def __call__(self, step: int) -> float:
         t = min(1.0, step / max(1, self.total))
         return self.end + (self.start - self.end) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+@dataclass
+class Progress:
+    """Where a run stands in its schedules: by steps, or by a wall-clock budget.
+
+    ``at(step, seconds)`` -> (position of the learning rate, position of every other
+    schedule), in units of ``total``: steps, or with a budget ``SCALE`` positions spread over
+    it. With a budget, warmup still counts steps (it steadies the optimiser's first
+    updates), then the learning rate's decay spans the time left after warmup and the other
+    schedules span the whole budget, so all of them end when the budget does.
+    """
+
+    steps: int
+    warmup: int
+    budget: float = 0.0  # seconds of training; 0: by steps
+    warmup_seconds: float | None = None  # when warmup ended (with a budget)
+    SCALE: ClassVar[int] = 1_000_000
+
+    @classmethod
+    def of(cls, schedule: str, steps: int, warmup: int, max_minutes: float) -> Progress:
+        """``schedule=steps|minutes`` of a training config, checked."""
+        if schedule not in ("steps", "minutes"):
+            raise ValueError(f"schedule must be steps or minutes, got {schedule!r}")
+        if schedule == "minutes" and max_minutes <= 0:
+            raise ValueError("schedule=minutes runs the schedules over max_minutes of "
+                             "wall-clock; give it a budget, e.g. max_minutes=15")
+        return cls(steps, warmup, 60.0 * max_minutes if schedule == "minutes" else 0.0)
+
+    @property
+    def by_steps(self) -> bool:
+        return not self.budget
+
+    @property
+    def total(self) -> int:
+        """The length the schedules are built with."""
+        return self.steps if self.by_steps else self.SCALE
+
+    def at(self, step: int, seconds: float) -> tuple[float, float]:
+        if self.by_steps:
+            return step, step
+        done = min(1.0, seconds / self.budget)
+        if step < self.warmup:
+            return step, done * self.SCALE
+        if self.warmup_seconds is None:
+            self.warmup_seconds = seconds
+        rest = max(self.budget - self.warmup_seconds, 1e-9)
+        after = min(1.0, max(0.0, (seconds - self.warmup_seconds) / rest))
+        return self.warmup + after * (self.SCALE - self.warmup), done * self.SCALE
+
+    def spent(self, seconds: float, this_run: float, max_minutes: float) -> bool:
+        """Whether to stop: the budget over resumes (by minutes) or ``max_minutes`` of this
+        run (by steps; 0: never)."""
+        if self.by_steps:
+            return bool(max_minutes) and this_run >= 60 * max_minutes
+        return seconds >= self.budget
