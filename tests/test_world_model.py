@@ -164,6 +164,16 @@ def test_resume_equals_an_uninterrupted_run(two_rooms_data, tmp_path):
         torch.testing.assert_close(a[key], b[key], msg=key)
 
 
+def test_minutes_schedule_trains_until_the_budget(two_rooms_data, tmp_path):
+    """schedule=minutes: the run ends with its wall-clock budget, not after `steps`."""
+    run = tmp_path / "clock"
+    train(_cfg(two_rooms_data, run, schedule="minutes", max_minutes=0.02, steps=2))
+    ckpt = load(run / "last.pt")
+    assert ckpt["seconds"] >= 1.2 and ckpt["step"] > 2
+    with pytest.raises(ValueError, match="max_minutes=15"):
+        train(_cfg(two_rooms_data, tmp_path / "x", schedule="minutes"))
+
+
 def test_init_starts_from_a_checkpoint_and_refuses_another_architecture(two_rooms_data,
                                                                         tmp_path):
     train(_cfg(two_rooms_data, tmp_path / "a", steps=2))

@@ -27,7 +27,7 @@ from worldmodel.data.dataset import DatasetError, EpisodeDataset
 from worldmodel.data.loaders import EncodedTransitions, StepBatchSampler, Transitions
 from worldmodel.distributed import all_finite, gather_batch, global_max, setup, teardown
 from worldmodel.jepa.checkpoint import CheckpointError, load, load_matching, save_atomic
-from worldmodel.jepa.schedules import WarmupCosine
+from worldmodel.jepa.schedules import Progress, WarmupCosine
 from worldmodel.perception.cnn import ConvEncoder
 from worldmodel.perception.history import stack_frames
 
@@ -56,6 +56,7 @@ class TrainConfig:
     batch_size: int = 64
     steps: int = 3000
     max_minutes: float = 0.0
+    schedule: str = "steps"  # steps | minutes: the learning rate spans max_minutes of training
     lr: float = 1e-3
     warmup: int = 100
     weight_decay: float = 1e-4
@@ -359,15 +360,17 @@ def _train(cfg: TrainConfig, procs) -> dict:
             net, find_unused_parameters=cfg.recipe == "frozen")
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    lr = WarmupCosine(cfg.lr, cfg.steps, cfg.warmup, end=cfg.lr * 0.01)
-    step = 0
+    clock = Progress.of(cfg.schedule, cfg.steps, cfg.warmup, cfg.max_minutes)
+    lr = WarmupCosine(cfg.lr, clock.total, cfg.warmup, end=cfg.lr * 0.01)
+    step, seconds = 0, 0.0  # seconds: training wall-clock so far, over resumes
     if cfg.resume:
         if not last.exists():
             raise CheckpointError(f"resume=true but there is no checkpoint at {last}")
         ckpt = load(last, map_location=procs.device)
         load_matching(net, ckpt["model"], f"checkpoint {last}")
         opt.load_state_dict(ckpt["optimizer"])
-        step = int(ckpt["step"])
+        step, seconds = int(ckpt["step"]), float(ckpt.get("seconds", 0.0))
+        clock.warmup_seconds = ckpt.get("warmup_seconds")
     elif last.exists():
         raise CheckpointError(f"{last} exists: pass resume=true to continue, or another out=")
     elif cfg.init:
@@ -392,7 +395,8 @@ def _train(cfg: TrainConfig, procs) -> dict:
         dataset = EncodedTransitions(data, net.encoder.scale(raw), window, episodes=train_eps)
     else:
         dataset = Transitions(data, window, episodes=train_eps)
-    sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.steps, step, procs.rank,
+    sampler = StepBatchSampler(len(dataset), cfg.batch_size,
+                               cfg.steps if clock.by_steps else 10**12, step, procs.rank,
                                procs.world, cfg.seed)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler,
                                          collate_fn=lambda b: b)
@@ -405,15 +409,16 @@ def _train(cfg: TrainConfig, procs) -> dict:
             save_atomic({"train_config": asdict(cfg), "perception_config": perception_config,
                          "image_size": data.meta.image_size, "action_dim": data.meta.action_dim,
                          "env_id": data.meta.env_id, "env_kwargs": data.meta.env_kwargs,
-                         "step": step, "model": net.state_dict(),
+                         "step": step, "seconds": seconds,
+                         "warmup_seconds": clock.warmup_seconds, "model": net.state_dict(),
                          "optimizer": opt.state_dict()}, last)
 
-    log_rows, start = [], time.perf_counter()
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.recipe}",
-               disable=not (cfg.progress and procs.main))
-    for batch in loader:
+    log_rows, start, before = [], time.perf_counter(), seconds
+    bar = tqdm(total=cfg.steps if clock.by_steps else None, initial=step,
+               desc=f"train {cfg.recipe}", disable=not (cfg.progress and procs.main))
+    for batch in ([] if clock.spent(seconds, 0.0, 0.0) else loader):
         for group in opt.param_groups:
-            group["lr"] = lr(step)
+            group["lr"] = lr(clock.at(step, seconds)[0])
         dev = procs.device
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             encoded = cfg.recipe == "frozen"
@@ -429,14 +434,18 @@ def _train(cfg: TrainConfig, procs) -> dict:
         opt.step()
         step += 1
         bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.steps:
+        # the largest clock over processes: all of them stop at the same step
+        elapsed = time.perf_counter() - start
+        if cfg.max_minutes:
+            elapsed = global_max(elapsed)
+        seconds = before + elapsed
+        if step % cfg.log_every == 0 or (clock.by_steps and step == cfg.steps):
             log_rows.append({"step": step, "loss": total.item(), **parts,
                              "seconds": time.perf_counter() - start})
             bar.set_postfix(loss=f"{total.item():.4f}")
         if step % cfg.save_every == 0:
             save()
-        # the largest clock over processes: all of them stop at the same step
-        if cfg.max_minutes and global_max(time.perf_counter() - start) > 60 * cfg.max_minutes:
+        if clock.spent(seconds, elapsed, cfg.max_minutes):
             break
     bar.close()
     save()
