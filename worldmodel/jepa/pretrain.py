@@ -182,8 +182,7 @@ class Pretrainer:
             dataset = Frames(self.data)
             masks = MultiBlockMasks(grid=enc.grid, fixed_shapes=cfg.fixed_mask_shapes,
                                     seed=cfg.seed)
-        steps = cfg.steps if self.clock.by_steps else 10**12  # minutes: the clock ends it
-        sampler = StepBatchSampler(len(dataset), cfg.batch_size, steps, self.step,
+        sampler = StepBatchSampler(len(dataset), cfg.batch_size, self.clock.last_step, self.step,
                                    self.procs.rank, self.procs.world, cfg.seed)
         return torch.utils.data.DataLoader(
             dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
@@ -251,15 +250,13 @@ class Pretrainer:
                    desc=f"pretrain {cfg.method}",
                    disable=not (cfg.progress and self.procs.main))
         last_rank = None
-        spent_already = not by_steps and self.clock.spent(self.seconds, 0.0, cfg.max_minutes)
         try:
-            for batch in ([] if spent_already else self.loader()):
+            for batch in ([] if self.clock.spent(self.seconds, 0.0) else self.loader()):
                 metrics = self.train_step(batch)
                 images += batch.shape[0] * self.procs.world
                 bar.update(1)
-                elapsed = time.perf_counter() - start
-                if cfg.max_minutes:  # every process stops at the same step
-                    elapsed = global_max(elapsed)
+                # the largest clock over processes: every process stops at the same step
+                elapsed = global_max(time.perf_counter() - start)
                 self.seconds = before + elapsed
                 if self.step % cfg.log_every == 0 or (by_steps and self.step == cfg.steps):
                     last_rank = rankme(self.embeddings(batch["pixels"]))
@@ -277,7 +274,7 @@ class Pretrainer:
                     bar.set_postfix(loss=f"{metrics['loss']:.4f}", rankme=f"{last_rank:.1f}")
                 if self.step % cfg.save_every == 0:
                     self.save()
-                if self.clock.spent(self.seconds, elapsed, cfg.max_minutes):
+                if self.clock.spent(self.seconds, elapsed):
                     break
             self.save()
         finally:

@@ -62,44 +62,45 @@ class Progress:
 
     steps: int
     warmup: int
-    budget: float = 0.0  # seconds of training; 0: by steps
+    limit: float = 0.0  # seconds: of this run by steps, of training over resumes by minutes
+    by_steps: bool = True
     warmup_seconds: float | None = None  # when warmup ended (with a budget)
     SCALE: ClassVar[int] = 1_000_000
 
     @classmethod
     def of(cls, schedule: str, steps: int, warmup: int, max_minutes: float) -> Progress:
-        """``schedule=steps|minutes`` of a training config, checked."""
+        """``schedule=steps|minutes`` and ``max_minutes`` (0: none) of a training config."""
         if schedule not in ("steps", "minutes"):
             raise ValueError(f"schedule must be steps or minutes, got {schedule!r}")
         if schedule == "minutes" and max_minutes <= 0:
             raise ValueError("schedule=minutes runs the schedules over max_minutes of "
                              "wall-clock; give it a budget, e.g. max_minutes=15")
-        return cls(steps, warmup, 60.0 * max_minutes if schedule == "minutes" else 0.0)
-
-    @property
-    def by_steps(self) -> bool:
-        return not self.budget
+        return cls(steps, warmup, 60.0 * max_minutes, by_steps=schedule == "steps")
 
     @property
     def total(self) -> int:
         """The length the schedules are built with."""
         return self.steps if self.by_steps else self.SCALE
 
+    @property
+    def last_step(self) -> int:
+        """Where the data sampler stops: ``steps``, or never (the clock ends the run)."""
+        return self.steps if self.by_steps else 10**12
+
     def at(self, step: int, seconds: float) -> tuple[float, float]:
         if self.by_steps:
             return step, step
-        done = min(1.0, seconds / self.budget)
+        done = min(1.0, seconds / self.limit)
         if step < self.warmup:
             return step, done * self.SCALE
         if self.warmup_seconds is None:
             self.warmup_seconds = seconds
-        rest = max(self.budget - self.warmup_seconds, 1e-9)
+        rest = max(self.limit - self.warmup_seconds, 1e-9)
         after = min(1.0, max(0.0, (seconds - self.warmup_seconds) / rest))
         return self.warmup + after * (self.SCALE - self.warmup), done * self.SCALE
 
-    def spent(self, seconds: float, this_run: float, max_minutes: float) -> bool:
-        """Whether to stop: the budget over resumes (by minutes) or ``max_minutes`` of this
-        run (by steps; 0: never)."""
+    def spent(self, seconds: float, this_run: float) -> bool:
+        """Whether to stop, given the training seconds over resumes and those of this run."""
         if self.by_steps:
-            return bool(max_minutes) and this_run >= 60 * max_minutes
-        return seconds >= self.budget
+            return bool(self.limit) and this_run >= self.limit
+        return seconds >= self.limit

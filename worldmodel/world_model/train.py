@@ -395,9 +395,8 @@ def _train(cfg: TrainConfig, procs) -> dict:
         dataset = EncodedTransitions(data, net.encoder.scale(raw), window, episodes=train_eps)
     else:
         dataset = Transitions(data, window, episodes=train_eps)
-    sampler = StepBatchSampler(len(dataset), cfg.batch_size,
-                               cfg.steps if clock.by_steps else 10**12, step, procs.rank,
-                               procs.world, cfg.seed)
+    sampler = StepBatchSampler(len(dataset), cfg.batch_size, clock.last_step, step,
+                               procs.rank, procs.world, cfg.seed)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler,
                                          collate_fn=lambda b: b)
     perception_config = None
@@ -416,7 +415,7 @@ def _train(cfg: TrainConfig, procs) -> dict:
     log_rows, start, before = [], time.perf_counter(), seconds
     bar = tqdm(total=cfg.steps if clock.by_steps else None, initial=step,
                desc=f"train {cfg.recipe}", disable=not (cfg.progress and procs.main))
-    for batch in ([] if clock.spent(seconds, 0.0, 0.0) else loader):
+    for batch in ([] if clock.spent(seconds, 0.0) else loader):
         for group in opt.param_groups:
             group["lr"] = lr(clock.at(step, seconds)[0])
         dev = procs.device
@@ -435,9 +434,7 @@ def _train(cfg: TrainConfig, procs) -> dict:
         step += 1
         bar.update(1)
         # the largest clock over processes: all of them stop at the same step
-        elapsed = time.perf_counter() - start
-        if cfg.max_minutes:
-            elapsed = global_max(elapsed)
+        elapsed = global_max(time.perf_counter() - start)
         seconds = before + elapsed
         if step % cfg.log_every == 0 or (clock.by_steps and step == cfg.steps):
             log_rows.append({"step": step, "loss": total.item(), **parts,
@@ -445,7 +442,7 @@ def _train(cfg: TrainConfig, procs) -> dict:
             bar.set_postfix(loss=f"{total.item():.4f}")
         if step % cfg.save_every == 0:
             save()
-        if clock.spent(seconds, elapsed, cfg.max_minutes):
+        if clock.spent(seconds, elapsed):
             break
     bar.close()
     save()
