@@ -129,6 +129,15 @@ def test_receding_horizon_executes_several_actions_per_plan():
     assert len(actor.plan_seconds) == 2
 
 
+@pytest.mark.parametrize("name", ["cem", "icem", "shooting"])
+def test_planner_never_returns_worse_than_its_warm_start(name):
+    # An already optimal warm start and a budget too small to find it by sampling.
+    planner = PLANNERS[name](seed=0, samples=8, **({} if name == "shooting" else
+                                                    {"elites": 2, "iterations": 2}))
+    result = planner.optimize(quadratic, TARGET[None].clone())
+    torch.testing.assert_close(result.actions[0], TARGET)
+
+
 def test_icem_keeps_and_shifts_elites():
     icem = ICEM(seed=0, samples=40, elites=8)
     icem.optimize(quadratic, torch.zeros(1, 4, 2))

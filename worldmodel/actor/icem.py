@@ -75,7 +75,11 @@ class ICEM:
             noise = colored_noise((E, n, *init.shape[1:]), self.beta, generator=self._gen)
             actions = (mean[:, None] + std[:, None] * noise).clamp(-1.0, 1.0)
             extra = [kept[:, :n_keep]] if kept is not None else []
-            if i == self.iterations - 1:
+            if i == 0 and kept is None:
+                # The warm start itself, when no elites of a previous call carry it: the
+                # momentum moves the mean off it for good after this iteration.
+                extra.append(init[:, None].clamp(-1, 1))
+            elif i == self.iterations - 1:
                 extra.append(mean[:, None].clamp(-1, 1))
             actions = torch.cat([actions, *extra], dim=1)
             cost = evaluate(objective, actions)
