@@ -91,7 +91,7 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     # On CPU, for the short sequences of small frames (tens of tokens), plain batched matmuls
     # beat SDPA's flash kernel 3-5x forward+backward (measured here). The mask enters as an
     # additive bias that the product accumulates into, with the scale riding on the product:
-    # no separate passes over the scores to scale and mask them (2-4% off an I-JEPA step).
+    # no separate passes over the scores to scale and mask them (2-5% off an I-JEPA step).
     B, h, Lq, d = q.shape
     q, k, v = (t.reshape(B * h, t.shape[2], d) for t in (q, k, v))
     if mask is None:
