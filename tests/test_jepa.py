@@ -16,7 +16,7 @@ from worldmodel.jepa.model import JEPA, JEPAConfig
 from worldmodel.jepa.objectives import rankme, sigreg, vicreg
 from worldmodel.jepa.official import import_official
 from worldmodel.jepa.pretrain import PretrainConfig, Pretrainer, TrainingError, pretrain
-from worldmodel.jepa.vit import Predictor, VisionTransformer, ViTConfig
+from worldmodel.jepa.vit import Predictor, VisionTransformer, ViTConfig, attend
 
 TINY = {"dim": 32, "depth": 2, "heads": 2}
 
@@ -92,6 +92,24 @@ def test_predictor_blocks_are_independent():
     together = pred(ctx, cidx, tidx)
     alone = torch.cat([pred(ctx, cidx, tidx[:, j:j + 1]) for j in range(3)], 1)
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_cpu_attention_matches_sdpa(masked):
+    # The CPU path (mask as an additive bias, scale on the product) against PyTorch's own.
+    gen = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 3, 7, 8, generator=gen, requires_grad=True)
+    k, v = (torch.randn(2, 3, 9, 8, generator=gen, requires_grad=True) for _ in range(2))
+    mask = torch.rand(7, 9, generator=gen) > 0.5 if masked else None
+    if masked:
+        mask[:, 0] = True  # every query sees at least one key
+    ours = attend(q, k, v, mask)
+    grads = torch.autograd.grad(ours.pow(2).sum(), (q, k, v))
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    ref_grads = torch.autograd.grad(ref.pow(2).sum(), (q, k, v))
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    for g, r in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(g, r, atol=1e-5, rtol=1e-5)
 
 
 def test_ema_update():
