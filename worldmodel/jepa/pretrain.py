@@ -131,7 +131,6 @@ class Pretrainer:
         self.wd = Cosine(cfg.weight_decay[0], cfg.weight_decay[1], total)
         self.momentum = Linear(cfg.ema[0], cfg.ema[1], total)
         self.step = 0
-        self.seconds = 0.0  # training wall-clock so far, over resumes
         self.autocast = cfg.bf16 and procs.device.type in ("cpu", "cuda")
 
     # -- checkpoints --------------------------------------------------------------------
@@ -150,8 +149,7 @@ class Pretrainer:
             )
         save_atomic({
             "config": asdict(self.cfg), "image_size": self.data.meta.image_size,
-            "env_id": self.data.meta.env_id, "step": self.step, "seconds": self.seconds,
-            "warmup_seconds": self.clock.warmup_seconds,
+            "env_id": self.data.meta.env_id, "step": self.step, **self.clock.state_dict(),
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
         }, self.last)
 
@@ -169,8 +167,7 @@ class Pretrainer:
         load_matching(self.model, ckpt["model"], f"checkpoint {self.last}")
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.step = int(ckpt["step"])
-        self.seconds = float(ckpt.get("seconds", 0.0))
-        self.clock.warmup_seconds = ckpt.get("warmup_seconds")
+        self.clock.load_state_dict(ckpt)
 
     # -- data ---------------------------------------------------------------------------
     def loader(self) -> torch.utils.data.DataLoader:
@@ -193,7 +190,7 @@ class Pretrainer:
     # -- training -----------------------------------------------------------------------
     def train_step(self, batch) -> dict[str, float]:
         dev = self.procs.device
-        at_lr, at = self.clock.at(self.step, self.seconds)
+        at_lr, at = self.clock.at(self.step, self.clock.seconds)
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr(at_lr)
             if group["decay"]:
@@ -244,20 +241,20 @@ class Pretrainer:
         rows = csv.DictWriter(log_file, fields, extrasaction="ignore") if log_file else None
         if rows and log_file.tell() == 0:
             rows.writeheader()
-        start, seen, images, before = time.perf_counter(), self.step, 0, self.seconds
+        start, seen, images = time.perf_counter(), self.step, 0
         by_steps = self.clock.by_steps
         bar = tqdm(total=cfg.steps if by_steps else None, initial=self.step,
                    desc=f"pretrain {cfg.method}",
                    disable=not (cfg.progress and self.procs.main))
         last_rank = None
         try:
-            for batch in ([] if self.clock.spent(self.seconds, 0.0) else self.loader()):
+            for batch in ([] if self.clock.begin() else self.loader()):
                 metrics = self.train_step(batch)
                 images += batch.shape[0] * self.procs.world
                 bar.update(1)
                 # the largest clock over processes: every process stops at the same step
-                elapsed = global_max(time.perf_counter() - start)
-                self.seconds = before + elapsed
+                stop = self.clock.tick(global_max)
+                elapsed = self.clock.this_run
                 if self.step % cfg.log_every == 0 or (by_steps and self.step == cfg.steps):
                     last_rank = rankme(self.embeddings(batch["pixels"]))
                     if last_rank < cfg.rankme_warn:
@@ -274,7 +271,7 @@ class Pretrainer:
                     bar.set_postfix(loss=f"{metrics['loss']:.4f}", rankme=f"{last_rank:.1f}")
                 if self.step % cfg.save_every == 0:
                     self.save()
-                if self.clock.spent(self.seconds, elapsed):
+                if stop:
                     break
             self.save()
         finally:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 
@@ -65,6 +67,10 @@ class Progress:
     limit: float = 0.0  # seconds: of this run by steps, of training over resumes by minutes
     by_steps: bool = True
     warmup_seconds: float | None = None  # when warmup ended (with a budget)
+    seconds: float = 0.0  # training wall-clock so far, over resumes
+    this_run: float = field(default=0.0, init=False)  # of it, since ``begin``
+    _started: float = field(default=0.0, init=False, repr=False)
+    _before: float = field(default=0.0, init=False, repr=False)  # seconds at ``begin``
     SCALE: ClassVar[int] = 1_000_000
 
     @classmethod
@@ -98,6 +104,28 @@ class Progress:
         rest = max(self.limit - self.warmup_seconds, 1e-9)
         after = min(1.0, max(0.0, (seconds - self.warmup_seconds) / rest))
         return self.warmup + after * (self.SCALE - self.warmup), done * self.SCALE
+
+    def state_dict(self) -> dict[str, float | None]:
+        """What a checkpoint keeps for a resume to continue the clock."""
+        return {"seconds": self.seconds, "warmup_seconds": self.warmup_seconds}
+
+    def load_state_dict(self, ckpt: dict) -> None:
+        """The clock of a checkpoint (one saved before the clock was: zero)."""
+        self.seconds = float(ckpt.get("seconds", 0.0))
+        self.warmup_seconds = ckpt.get("warmup_seconds")
+
+    def begin(self) -> bool:
+        """Start this run's clock -> whether the budget is already spent."""
+        self._started, self._before, self.this_run = time.perf_counter(), self.seconds, 0.0
+        return self.spent(self.seconds, 0.0)
+
+    def tick(self, agree: Callable[[float], float] = float) -> bool:
+        """After a step: advance the clock by this run's wall-clock, as ``agree`` settles it
+        between processes (e.g. the largest, so all stop at the same step) -> whether to
+        stop."""
+        self.this_run = agree(time.perf_counter() - self._started)
+        self.seconds = self._before + self.this_run
+        return self.spent(self.seconds, self.this_run)
 
     def spent(self, seconds: float, this_run: float) -> bool:
         """Whether to stop, given the training seconds over resumes and those of this run."""

@@ -68,7 +68,6 @@ class LearnedWorldModel:
         if self.z_std > 0 and z_dim:
             z = self.z_std * torch.randn(*actions.shape[:-1], z_dim, device=actions.device)
             inputs.append(z.to(self.dtype))
-        if (self._fused is not None and not torch.is_grad_enabled()
-                and inputs[0].device.type == "cpu"):
+        if self._fused is not None and not torch.is_grad_enabled():  # built on CPU only
             return self._fused(*inputs).float()
         return self._net.rollout(*inputs).float()

@@ -36,7 +36,8 @@ class MLPPredictor(StepRollout, nn.Module):
         self.norm = nn.LayerNorm(latent_dim)
         self.latent_dim, self.action_dim, self.z_dim = latent_dim, action_dim, z_dim
 
-    def _with_z(self, actions: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+    def with_z(self, actions: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        """actions [..., A], z [..., Z] (None: zeros) -> the model's action input [..., A+Z]."""
         if not self.z_dim:
             if z is not None:
                 raise ValueError("this predictor has no latent variable (z_dim=0)")
@@ -48,7 +49,7 @@ class MLPPredictor(StepRollout, nn.Module):
     def step(self, state: torch.Tensor, action: torch.Tensor,
              z: torch.Tensor | None = None) -> torch.Tensor:
         """state [B, D], action [B, A], z [B, Z] or None -> [B, D]."""
-        inputs = torch.cat([self.norm(state), self._with_z(action, z)], dim=-1)
+        inputs = torch.cat([self.norm(state), self.with_z(action, z)], dim=-1)
         return state + self.net(inputs)
 
     def rollout(self, state: torch.Tensor, actions: torch.Tensor,
@@ -63,7 +64,7 @@ class MLPPredictor(StepRollout, nn.Module):
         first, D = self.net[0], self.latent_dim
         w_state = first.weight[:, :D].T.contiguous()  # once, not a strided copy per step
         # Time-major, so each step's slice is contiguous.
-        pushed = F.linear(self._with_z(actions, z).transpose(0, 1).contiguous(),
+        pushed = F.linear(self.with_z(actions, z).transpose(0, 1).contiguous(),
                           first.weight[:, D:], first.bias)  # [H, B, hidden]
         rest = self.net[1:]
         states = state.new_empty(actions.shape[1], *state.shape)

@@ -362,15 +362,15 @@ def _train(cfg: TrainConfig, procs) -> dict:
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     clock = Progress.of(cfg.schedule, cfg.steps, cfg.warmup, cfg.max_minutes)
     lr = WarmupCosine(cfg.lr, clock.total, cfg.warmup, end=cfg.lr * 0.01)
-    step, seconds = 0, 0.0  # seconds: training wall-clock so far, over resumes
+    step = 0
     if cfg.resume:
         if not last.exists():
             raise CheckpointError(f"resume=true but there is no checkpoint at {last}")
         ckpt = load(last, map_location=procs.device)
         load_matching(net, ckpt["model"], f"checkpoint {last}")
         opt.load_state_dict(ckpt["optimizer"])
-        step, seconds = int(ckpt["step"]), float(ckpt.get("seconds", 0.0))
-        clock.warmup_seconds = ckpt.get("warmup_seconds")
+        step = int(ckpt["step"])
+        clock.load_state_dict(ckpt)
     elif last.exists():
         raise CheckpointError(f"{last} exists: pass resume=true to continue, or another out=")
     elif cfg.init:
@@ -408,16 +408,15 @@ def _train(cfg: TrainConfig, procs) -> dict:
             save_atomic({"train_config": asdict(cfg), "perception_config": perception_config,
                          "image_size": data.meta.image_size, "action_dim": data.meta.action_dim,
                          "env_id": data.meta.env_id, "env_kwargs": data.meta.env_kwargs,
-                         "step": step, "seconds": seconds,
-                         "warmup_seconds": clock.warmup_seconds, "model": net.state_dict(),
+                         "step": step, **clock.state_dict(), "model": net.state_dict(),
                          "optimizer": opt.state_dict()}, last)
 
-    log_rows, start, before = [], time.perf_counter(), seconds
+    log_rows, start = [], time.perf_counter()
     bar = tqdm(total=cfg.steps if clock.by_steps else None, initial=step,
                desc=f"train {cfg.recipe}", disable=not (cfg.progress and procs.main))
-    for batch in ([] if clock.spent(seconds, 0.0) else loader):
+    for batch in ([] if clock.begin() else loader):
         for group in opt.param_groups:
-            group["lr"] = lr(clock.at(step, seconds)[0])
+            group["lr"] = lr(clock.at(step, clock.seconds)[0])
         dev = procs.device
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             encoded = cfg.recipe == "frozen"
@@ -434,15 +433,14 @@ def _train(cfg: TrainConfig, procs) -> dict:
         step += 1
         bar.update(1)
         # the largest clock over processes: all of them stop at the same step
-        elapsed = global_max(time.perf_counter() - start)
-        seconds = before + elapsed
+        stop = clock.tick(global_max)
         if step % cfg.log_every == 0 or (clock.by_steps and step == cfg.steps):
             log_rows.append({"step": step, "loss": total.item(), **parts,
                              "seconds": time.perf_counter() - start})
             bar.set_postfix(loss=f"{total.item():.4f}")
         if step % cfg.save_every == 0:
             save()
-        if clock.spent(seconds, elapsed):
+        if stop:
             break
     bar.close()
     save()
