@@ -122,8 +122,10 @@ class Progress:
     def tick(self, agree: Callable[[float], float] = float) -> bool:
         """After a step: advance the clock by this run's wall-clock, as ``agree`` settles it
         between processes (e.g. the largest, so all stop at the same step) -> whether to
-        stop."""
-        self.this_run = agree(time.perf_counter() - self._started)
+        stop. With no time limit nothing depends on it, and ``agree`` (a collective per
+        step under torchrun) is skipped."""
+        elapsed = time.perf_counter() - self._started
+        self.this_run = agree(elapsed) if self.limit else elapsed
         self.seconds = self._before + self.this_run
         return self.spent(self.seconds, self.this_run)
 
