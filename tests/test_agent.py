@@ -224,6 +224,29 @@ def test_jepa_plan_bad_actor_settings(capsys, tmp_path):
     assert "checkpoint" in capsys.readouterr().err
 
 
+def test_jepa_plan_rejects_modules_that_do_not_share_a_state_space(capsys, tmp_path):
+    out = f"out={tmp_path}"
+    assert main(["plan", "env=two_rooms", "perception=state", "world_model=learned", out]) == 1
+    assert "use perception=learned" in capsys.readouterr().err
+    assert main(["plan", "env=two_rooms", "perception=learned", "world_model=oracle", out]) == 1
+    assert "use perception=state" in capsys.readouterr().err
+    assert main(["plan", "env=two_rooms", f"perception.checkpoint={tmp_path / 'a.pt'}", out]) == 1
+    assert "differ" in capsys.readouterr().err
+
+
+def test_a_checkpoint_of_the_wrong_stage_is_named(capsys, tmp_path):
+    encoder, world = tmp_path / "encoder.pt", tmp_path / "world.pt"
+    torch.save({"config": {}, "model": {}, "step": 1}, encoder)  # as `jepa pretrain` writes
+    torch.save({"train_config": {}, "model": {}}, world)  # as `jepa train` writes
+    assert main(["plan", f"world_model.checkpoint={encoder}", f"out={tmp_path}"]) == 1
+    assert f"perception_checkpoint={encoder}" in capsys.readouterr().err
+    from worldmodel.jepa.checkpoint import CheckpointError
+    from worldmodel.jepa.pretrain import model_from_checkpoint
+
+    with pytest.raises(CheckpointError, match="it is a `jepa train` checkpoint"):
+        model_from_checkpoint(world)  # what probe and the frozen recipe load
+
+
 def test_jepa_plan_trains_the_critic_from_memory_between_batches(tmp_path):
     from worldmodel.evaluation import PlanConfig, build_agent, run_plan
 

@@ -48,6 +48,10 @@ def test_bad_overrides_are_named(capsys, tmp_path):
     assert "env/nowhere" in err and "two_rooms" in err
     assert main(["collect", "episodes=many"]) == 2
     assert "episodes" in capsys.readouterr().err
+    assert main(["pretrain", "batch_size=0"]) != 0
+    assert "batch_size must be positive, got 0" in capsys.readouterr().err
+    assert main(["train", "lr=-1e-3"]) != 0
+    assert "lr must be zero or more, got -0.001" in capsys.readouterr().err
     assert main(["fly"]) == 2
     assert "unknown command 'fly'" in capsys.readouterr().err
     assert main(["collect", f"out={tmp_path / 'none'}", "env.id=worldmodel/Nope-v0"]) == 1

@@ -76,7 +76,8 @@ def _trained(path: str | None, what: str, env):
     net, ckpt = _NETS[path]
     base = env.unwrapped
     if ckpt["env_id"] != (env.spec.id if env.spec else None):
-        raise ValueError(f"{path} was trained on {ckpt['env_id']}, not {env.spec.id}")
+        raise ValueError(f"{path} was trained on {ckpt['env_id']}, not {env.spec.id}: plan on "
+                         f"its env (`jepa envs` gives the env= name of {ckpt['env_id']})")
     if ckpt["image_size"] != base.image_size:
         raise ValueError(f"{path} was trained on {ckpt['image_size']}px frames, the env renders "
                          f"{base.image_size}px")
@@ -101,6 +102,25 @@ def _check_env_kwargs(path: str, trained: dict | None, env) -> None:
             f"this env was made with {made}: plan with the same env.kwargs (e.g. "
             "env.kwargs.show_markers=false)"
         )
+
+
+def check_pairing(perception: ModuleConfig, world_model: ModuleConfig) -> None:
+    """The world model predicts in the space the perception encodes into: the true state for
+    the oracle, the latents of its own checkpoint's encoder for a learned model."""
+    if world_model.name == "oracle" and perception.name != "state":
+        raise ValueError(f"world_model=oracle steps the true simulator state, but "
+                         f"perception={perception.name} gives latents: use perception=state")
+    if world_model.name == "learned":
+        if perception.name != "learned":
+            raise ValueError(
+                f"world_model=learned predicts the latents of its checkpoint's encoder, but "
+                f"perception={perception.name} gives the true state: use perception=learned "
+                "(it reads the encoder from world_model.checkpoint), or world_model=oracle")
+        if perception.checkpoint != world_model.checkpoint:
+            raise ValueError(
+                f"perception.checkpoint={perception.checkpoint} and world_model.checkpoint="
+                f"{world_model.checkpoint} differ: a world model only predicts the latents of "
+                "the encoder it was trained with; set world_model.checkpoint alone")
 
 
 def build_perception(cfg: ModuleConfig, env) -> Any:

@@ -24,6 +24,19 @@ class EnvConfig:
     horizon: int | None = None  # planning horizon the task asks for (None: configurator's)
 
 
+def check_ranges(cfg: Any, positive: tuple[str, ...] = (),
+                 non_negative: tuple[str, ...] = ()) -> None:
+    """Raise ValueError naming the first of ``cfg``'s numeric fields outside its range: a
+    zero batch or a negative learning rate fails at start-up with the key to change, not
+    as a ZeroDivisionError deep in the loader."""
+    for name in positive:
+        if not getattr(cfg, name) > 0:
+            raise ValueError(f"{name} must be positive, got {getattr(cfg, name)}")
+    for name in non_negative:
+        if not getattr(cfg, name) >= 0:
+            raise ValueError(f"{name} must be zero or more, got {getattr(cfg, name)}")
+
+
 def pick_device(name: str = "auto") -> str:
     """``auto``: CUDA when present, else CPU; otherwise the name as given."""
     if name == "auto":

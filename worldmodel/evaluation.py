@@ -31,6 +31,7 @@ from worldmodel.build import (
     build_memory,
     build_perception,
     build_world_model,
+    check_pairing,
 )
 from worldmodel.config import EnvConfig, pick_device
 from worldmodel.cost import MLPCritic, train_critic
@@ -66,6 +67,7 @@ def episode_seed(seed: int, episode: int) -> int:
 def build_agent(cfg: PlanConfig, env: gym.Env) -> Agent:
     """The six modules for ``env`` as the config says (with a critic when
     ``actor.critic_weight`` > 0; it is trained from the memory between batches)."""
+    check_pairing(cfg.perception, cfg.world_model)
     device = pick_device(cfg.device)
     perception = build_perception(cfg.perception, env)
     world_model = build_world_model(cfg.world_model, env)

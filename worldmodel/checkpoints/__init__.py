@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from worldmodel.jepa.checkpoint import CheckpointError, load, save_atomic
+from worldmodel.jepa.checkpoint import CheckpointError, expect_kind, load, save_atomic
 
 HERE = Path(__file__).parent
 
@@ -63,8 +63,7 @@ def shipped(env_id: str) -> Path:
 def export(src: str | Path, dst: str | Path) -> Path:
     """A `jepa train` checkpoint without its optimiser state (what ships), written atomically."""
     ckpt = load(src)
-    if "train_config" not in ckpt:
-        raise CheckpointError(f"{src} is not a `jepa train` checkpoint")
+    expect_kind(ckpt, src, "train")
     save_atomic({k: v for k, v in ckpt.items() if k != "optimizer"}, Path(dst))
     return Path(dst)
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from worldmodel.config import pick_device
+from worldmodel.config import check_ranges, pick_device
 from worldmodel.data.dataset import EpisodeDataset
 from worldmodel.data.loaders import Clips, Frames, StepBatchSampler
 from worldmodel.distributed import Processes, all_finite, global_max, setup, teardown
 
-from .checkpoint import CheckpointError, load, load_matching, save_atomic
+from .checkpoint import CheckpointError, expect_kind, load, load_matching, save_atomic
 from .masks import MaskCollator, MultiBlockMasks, TubeMasks
 from .model import JEPA, JEPAConfig
 from .objectives import rankme
@@ -72,6 +72,16 @@ class PretrainConfig:
     device: str = "auto"
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        check_ranges(self, positive=("patch_size", "frames", "tubelet", "predictor_dim",
+                                     "predictor_depth", "predictor_heads", "batch_size",
+                                     "steps", "save_every", "log_every"),
+                     non_negative=("reg_weight", "max_minutes", "lr", "min_lr", "warmup",
+                                   "grad_clip", "num_workers"))
+        for name in ("weight_decay", "ema"):
+            if len(getattr(self, name)) != 2:
+                raise ValueError(f"{name} is a [start, end] schedule, got {getattr(self, name)}")
+
 
 def jepa_config(cfg: PretrainConfig, image_size: int) -> JEPAConfig:
     """The architecture a pretraining config asks for."""
@@ -100,8 +110,7 @@ def param_groups(model: torch.nn.Module) -> list[dict]:
 def model_from_checkpoint(path: str | Path) -> tuple[JEPA, dict]:
     """A pretrained JEPA and the config that made it."""
     ckpt = load(path)
-    if "config" not in ckpt or "model" not in ckpt:
-        raise CheckpointError(f"{path} is not a `jepa pretrain` checkpoint (no config/model)")
+    expect_kind(ckpt, path, "pretrain")
     cfg = PretrainConfig(**ckpt["config"])
     model = JEPA(jepa_config(cfg, ckpt["image_size"]))
     load_matching(model, ckpt["model"], f"checkpoint {path}")

@@ -37,10 +37,13 @@ class ViTConfig:
                 f"{self.patch_size}; choose a patch size that divides it (e.g. 8 for 64x64)"
             )
         if self.frames % self.tubelet:
+            fit = self.tubelet * max(1, self.frames // self.tubelet)
             raise ValueError(f"clip length {self.frames} is not divisible by the tubelet "
-                             f"{self.tubelet}")
+                             f"{self.tubelet}: set frames to a multiple of it (e.g. "
+                             f"frames={fit}) or tubelet=1 for images")
         if self.dim % self.heads:
-            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
+            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}: choose "
+                             "a head count that divides it")
 
     @property
     def grid(self) -> tuple[int, ...]:

@@ -23,10 +23,17 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from worldmodel.config import check_ranges
 from worldmodel.data.dataset import DatasetError, EpisodeDataset
 from worldmodel.data.loaders import EncodedTransitions, StepBatchSampler, Transitions
 from worldmodel.distributed import all_finite, gather_batch, global_max, setup, teardown
-from worldmodel.jepa.checkpoint import CheckpointError, load, load_matching, save_atomic
+from worldmodel.jepa.checkpoint import (
+    CheckpointError,
+    expect_kind,
+    load,
+    load_matching,
+    save_atomic,
+)
 from worldmodel.jepa.schedules import Progress, WarmupCosine
 from worldmodel.perception.cnn import ConvEncoder
 from worldmodel.perception.history import stack_frames
@@ -75,6 +82,16 @@ class TrainConfig:
     log_every: int = 50
     device: str = "auto"
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive=("latent_dim", "frames", "frameskip", "hidden", "horizon",
+                                     "batch_size", "steps", "save_every", "log_every"),
+                     non_negative=("z_dim", "z_weight", "max_minutes", "lr", "warmup",
+                                   "weight_decay", "variance_weight", "covariance_weight",
+                                   "time_weight", "inverse_weight", "teacher_weight"))
+        if not 0 < self.held_out < 1:
+            raise ValueError(f"held_out is the fraction of episodes kept out of training, "
+                             f"between 0 and 1, got {self.held_out}")
 
     def model_action_dim(self, action_dim: int) -> int:
         """The predictor's action size for env actions of ``action_dim``: one model step
@@ -184,9 +201,6 @@ class WorldModelNet(nn.Module):
     def __init__(self, cfg: TrainConfig, image_size: int, action_dim: int,
                  encoder: nn.Module | None = None, predictor: nn.Module | None = None) -> None:
         super().__init__()
-        if cfg.frameskip < 1:
-            raise ValueError(f"frameskip must be at least 1 env step per model step, got "
-                             f"{cfg.frameskip}")
         self.frameskip = cfg.frameskip
         action_dim = cfg.model_action_dim(action_dim)
         self.encoder = encoder or ConvEncoder(image_size, tuple(cfg.channels), cfg.latent_dim,
@@ -308,8 +322,7 @@ def build_net(cfg: TrainConfig, data: EpisodeDataset) -> WorldModelNet:
 def net_from_checkpoint(path: str | Path) -> tuple[WorldModelNet, dict]:
     """A trained world model (encoder + predictor) and its checkpoint dict."""
     ckpt = load(path)
-    if "train_config" not in ckpt:
-        raise CheckpointError(f"{path} is not a `jepa train` checkpoint")
+    expect_kind(ckpt, path, "train")
     cfg = TrainConfig(**ckpt["train_config"])
     encoder = predictor = None
     if cfg.recipe == "frozen":  # rebuild the ViT; its weights are in ckpt["model"]
@@ -343,8 +356,6 @@ def _train(cfg: TrainConfig, procs) -> dict:
     out = Path(cfg.out)
     last = out / "last.pt"
     data = EpisodeDataset.open(cfg.data)
-    if cfg.frames < 1:
-        raise ValueError(f"frames must be at least 1, got {cfg.frames}")
     # Env steps a sample spans, history included.
     window = cfg.horizon * cfg.frameskip + cfg.frames - 1
     if data.meta.episode_length < window:
