@@ -33,3 +33,25 @@ def two_rooms_data(tmp_path_factory):
                         progress=False, chunk_episodes=4)
     data, _ = collect(cfg)
     return data
+
+
+@pytest.fixture
+def signal_at_step(monkeypatch):
+    """signal_at_step(sig, k): the process receives ``sig`` during training step k (from
+    within the clock's tick, as a signal lands mid-step), as a scheduler's pre-emption would."""
+    import signal
+
+    from worldmodel.jepa.schedules import Progress
+
+    def arm(sig: signal.Signals, k: int) -> None:
+        tick, calls = Progress.tick, []
+
+        def tick_and_signal(self, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == k:
+                signal.raise_signal(sig)
+            return tick(self, *args, **kwargs)
+
+        monkeypatch.setattr(Progress, "tick", tick_and_signal)
+
+    return arm

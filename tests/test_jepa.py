@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
 import sys
 
@@ -179,6 +180,23 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(two_rooms_data, tm
     pretrain(_cfg(two_rooms_data, tmp_path / "halves", resume=True))
     a = load(tmp_path / "straight" / "last.pt")["model"]
     b = load(tmp_path / "halves" / "last.pt")["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], msg=key)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_loses_no_step(two_rooms_data, tmp_path, signal_at_step, sig):
+    """Ctrl-C or SIGTERM mid-step: that step finishes and is checkpointed (save_every is
+    far off), the handlers are put back, and resume=true ends where a straight run does."""
+    pretrain(_cfg(two_rooms_data, tmp_path / "straight"))
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    signal_at_step(sig, 2)
+    stopped = pretrain(_cfg(two_rooms_data, tmp_path / "run", save_every=100))
+    assert stopped["stopped_by"] == sig.name and load(tmp_path / "run" / "last.pt")["step"] == 2
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+    pretrain(_cfg(two_rooms_data, tmp_path / "run", save_every=100, resume=True))
+    a = load(tmp_path / "straight" / "last.pt")["model"]
+    b = load(tmp_path / "run" / "last.pt")["model"]
     for key in a:
         torch.testing.assert_close(a[key], b[key], msg=key)
 

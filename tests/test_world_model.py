@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import gymnasium as gym
 import numpy as np
@@ -162,6 +163,24 @@ def test_resume_equals_an_uninterrupted_run(two_rooms_data, tmp_path):
     b = load(tmp_path / "split" / "last.pt")["model"]
     for key in a:
         torch.testing.assert_close(a[key], b[key], msg=key)
+
+
+def test_sigterm_checkpoints_the_step_and_exits_143(two_rooms_data, tmp_path, signal_at_step,
+                                                    capsys):
+    from worldmodel.cli import main
+
+    run = tmp_path / "run"
+    args = ["train", f"data={two_rooms_data.path}", "steps=6", "batch_size=8", "horizon=3",
+            "log_every=1", "save_every=100", f"out={run}", "progress=false", "latent_dim=16",
+            "hidden=32", "held_out=0.34"]
+    signal_at_step(signal.SIGTERM, 3)
+    assert main(args) == 143  # the shell's code for death by SIGTERM: not finished
+    assert "resume=true" in capsys.readouterr().err
+    assert load(run / "last.pt")["step"] == 3
+    assert len((run / "log.jsonl").read_text().splitlines()) == 3  # rows written as logged
+    assert not (run / "report.json").exists()  # the report waits for the finished run
+    assert main([*args, "resume=true"]) == 0
+    assert load(run / "last.pt")["step"] == 6 and (run / "report.json").exists()
 
 
 def test_minutes_schedule_trains_until_the_budget(two_rooms_data, tmp_path):

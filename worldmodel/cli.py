@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import signal
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -186,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         if "table" in result:
             print(result.pop("table"))
         print(json.dumps(result, indent=2))
+        if "stopped_by" in result:  # a signal: checkpointed, but the run is not finished
+            print(f"jepa {name}: stopped by {result['stopped_by']} at step {result['steps']} "
+                  f"with a checkpoint; add resume=true to the same command to finish",
+                  file=sys.stderr)
+            return 128 + signal.Signals[result["stopped_by"]]
     except UsageError as err:
         print(f"jepa {name}: error: {err}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from worldmodel.config import check_ranges, pick_device
 from worldmodel.data.dataset import EpisodeDataset
 from worldmodel.data.loaders import Clips, Frames, StepBatchSampler
 from worldmodel.distributed import Processes, all_finite, global_max, setup, teardown
+from worldmodel.stop_signal import StopSignal, ignore_stop_signals
 
 from .checkpoint import CheckpointError, expect_kind, load, load_matching, save_atomic
 from .masks import MaskCollator, MultiBlockMasks, TubeMasks
@@ -193,7 +194,7 @@ class Pretrainer:
         return torch.utils.data.DataLoader(
             dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
             collate_fn=MaskCollator(masks, self.procs.rank, self.procs.world),
-            persistent_workers=False,
+            worker_init_fn=ignore_stop_signals, persistent_workers=False,
         )
 
     # -- training -----------------------------------------------------------------------
@@ -256,44 +257,50 @@ class Pretrainer:
                    desc=f"pretrain {cfg.method}",
                    disable=not (cfg.progress and self.procs.main))
         last_rank = None
-        try:
-            for batch in ([] if self.clock.begin() else self.loader()):
-                metrics = self.train_step(batch)
-                images += batch.shape[0] * self.procs.world
-                bar.update(1)
-                # the largest clock over processes: every process stops at the same step
-                stop = self.clock.tick(global_max)
-                elapsed = self.clock.this_run
-                if self.step % cfg.log_every == 0 or (by_steps and self.step == cfg.steps):
-                    last_rank = rankme(self.embeddings(batch["pixels"]))
-                    if last_rank < cfg.rankme_warn:
-                        log.warning("RankMe %.2f < %.2f at step %d: the representation may be "
-                                    "collapsing", last_rank, cfg.rankme_warn, self.step)
-                    row = {**metrics, "step": self.step, "rankme": last_rank,
-                           "images_per_s": images / elapsed, "seconds": elapsed}
-                    if rows:
-                        rows.writerow(row)
-                        log_file.flush()
-                    if writer:
-                        for k in ("loss", "lr", "momentum", "rankme", "images_per_s"):
-                            writer.add_scalar(k, row[k], self.step)
-                    bar.set_postfix(loss=f"{metrics['loss']:.4f}", rankme=f"{last_rank:.1f}")
-                if self.step % cfg.save_every == 0:
-                    self.save()
-                if stop:
-                    break
-            self.save()
-        finally:
-            bar.close()
-            if log_file:
-                log_file.close()
-            if writer:
-                writer.close()
+        with StopSignal() as signals:
+            try:
+                for batch in ([] if self.clock.begin() else self.loader()):
+                    metrics = self.train_step(batch)
+                    images += batch.shape[0] * self.procs.world
+                    bar.update(1)
+                    # the largest clock over processes: every process stops at the same step
+                    stop = self.clock.tick(global_max)
+                    stop = signals.requested(global_max) or stop
+                    elapsed = self.clock.this_run
+                    if self.step % cfg.log_every == 0 or (by_steps and self.step == cfg.steps):
+                        last_rank = rankme(self.embeddings(batch["pixels"]))
+                        if last_rank < cfg.rankme_warn:
+                            log.warning("RankMe %.2f < %.2f at step %d: the representation "
+                                        "may be collapsing", last_rank, cfg.rankme_warn,
+                                        self.step)
+                        row = {**metrics, "step": self.step, "rankme": last_rank,
+                               "images_per_s": images / elapsed, "seconds": elapsed}
+                        if rows:
+                            rows.writerow(row)
+                            log_file.flush()
+                        if writer:
+                            for k in ("loss", "lr", "momentum", "rankme", "images_per_s"):
+                                writer.add_scalar(k, row[k], self.step)
+                        bar.set_postfix(loss=f"{metrics['loss']:.4f}",
+                                        rankme=f"{last_rank:.1f}")
+                    if self.step % cfg.save_every == 0:
+                        self.save()
+                    if stop:
+                        break
+                self.save()
+            finally:
+                bar.close()
+                if log_file:
+                    log_file.close()
+                if writer:
+                    writer.close()
         seconds = time.perf_counter() - start
         summary = {"checkpoint": str(self.last), "steps": self.step, "seconds": round(seconds, 1),
                    "images_per_s": round(images / max(seconds, 1e-9), 1),
                    "steps_this_run": self.step - seen, "rankme": last_rank,
                    "peak_memory_mb": _peak_memory_mb(self.procs.device)}
+        if signals.received is not None:
+            summary["stopped_by"] = signals.received.name
         if self.procs.main:
             summary["plot"] = str(plot_log(self.out / "log.csv", self.out / "pretrain.png"))
         return summary

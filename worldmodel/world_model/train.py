@@ -37,6 +37,7 @@ from worldmodel.jepa.checkpoint import (
 from worldmodel.jepa.schedules import Progress, WarmupCosine
 from worldmodel.perception.cnn import ConvEncoder
 from worldmodel.perception.history import stack_frames
+from worldmodel.stop_signal import StopSignal
 
 from .base import chunk_actions
 from .predictors import ACTransformer, MLPPredictor
@@ -422,48 +423,59 @@ def _train(cfg: TrainConfig, procs) -> dict:
                          "step": step, **clock.state_dict(), "model": net.state_dict(),
                          "optimizer": opt.state_dict()}, last)
 
-    log_rows, start = [], time.perf_counter()
+    start = time.perf_counter()
     bar = tqdm(total=cfg.steps if clock.by_steps else None, initial=step,
                desc=f"train {cfg.recipe}", disable=not (cfg.progress and procs.main))
-    for batch in ([] if clock.begin() else loader):
-        for group in opt.param_groups:
-            group["lr"] = lr(clock.at(step, clock.seconds)[0])
-        dev = procs.device
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            encoded = cfg.recipe == "frozen"
-            frames = batch["latent"] if encoded else torch.cat(
-                [batch["pixels"][:, None], batch["next_pixels"]], dim=1)
-            total, parts = module(frames.to(dev), batch["action"].to(dev), encoded=encoded)
-        if not all_finite(total):
-            raise RuntimeError(f"the loss became {total.item()} at step {step}; the last good "
-                               f"checkpoint {last} is intact. Lower lr, then resume=true")
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        step += 1
-        bar.update(1)
-        # the largest clock over processes: all of them stop at the same step
-        stop = clock.tick(global_max)
-        if step % cfg.log_every == 0 or (clock.by_steps and step == cfg.steps):
-            log_rows.append({"step": step, "loss": total.item(), **parts,
-                             "seconds": time.perf_counter() - start})
-            bar.set_postfix(loss=f"{total.item():.4f}")
-        if step % cfg.save_every == 0:
+    # each row goes to disk as it is logged: a run killed outright keeps its log
+    log_file = (out / "log.jsonl").open("a") if procs.main else None
+    with StopSignal() as signals:
+        try:
+            for batch in ([] if clock.begin() else loader):
+                for group in opt.param_groups:
+                    group["lr"] = lr(clock.at(step, clock.seconds)[0])
+                dev = procs.device
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                    encoded = cfg.recipe == "frozen"
+                    frames = batch["latent"] if encoded else torch.cat(
+                        [batch["pixels"][:, None], batch["next_pixels"]], dim=1)
+                    total, parts = module(frames.to(dev), batch["action"].to(dev),
+                                          encoded=encoded)
+                if not all_finite(total):
+                    raise RuntimeError(f"the loss became {total.item()} at step {step}; the "
+                                       f"last good checkpoint {last} is intact. Lower lr, then "
+                                       "resume=true")
+                opt.zero_grad(set_to_none=True)
+                total.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                opt.step()
+                step += 1
+                bar.update(1)
+                # the largest clock over processes: all of them stop at the same step
+                stop = clock.tick(global_max)
+                stop = signals.requested(global_max) or stop
+                if step % cfg.log_every == 0 or (clock.by_steps and step == cfg.steps):
+                    if log_file:
+                        log_file.write(json.dumps({"step": step, "loss": total.item(), **parts,
+                                                   "seconds": time.perf_counter() - start})
+                                       + "\n")
+                        log_file.flush()
+                    bar.set_postfix(loss=f"{total.item():.4f}")
+                if step % cfg.save_every == 0:
+                    save()
+                if stop:
+                    break
             save()
-        if stop:
-            break
-    bar.close()
-    save()
+        finally:
+            bar.close()
+            if log_file:
+                log_file.close()
     seconds = time.perf_counter() - start
     summary = {"checkpoint": str(last), "steps": step, "seconds": round(seconds, 1)}
-    if procs.main:
-        with (out / "log.jsonl").open("a") as f:
-            for row in log_rows:
-                f.write(json.dumps(row) + "\n")
+    if signals.received is not None:
+        # A scheduler's grace period is short: the report waits for the finished run.
+        summary["stopped_by"] = signals.received.name
+    elif procs.main:
         from .report import evaluate_world_model
 
         summary["report"] = evaluate_world_model(net.eval(), data, test_eps, train_eps, out)
     return summary
-
-
