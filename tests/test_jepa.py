@@ -355,6 +355,8 @@ def test_probe_on_a_tiny_run(two_rooms_data, tmp_path):
     assert result["linear_r2"] <= 1.0
     with pytest.raises(CheckpointError, match="does not exist"):
         probe(ProbeConfig(checkpoint=str(tmp_path / "nope.pt"), data=str(two_rooms_data.path)))
+    with pytest.raises(ValueError, match="have 2 dimensions; pick from 0..1"):
+        probe(ProbeConfig(checkpoint="random", data=str(two_rooms_data.path), state_dims=[0, 9]))
 
 
 def test_probe_reads_clips_for_a_video_encoder(two_rooms_data, tmp_path):

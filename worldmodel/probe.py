@@ -178,10 +178,14 @@ def probe(cfg: ProbeConfig) -> dict:
         pixels = eps["pixels"][ep[:, None], steps]
         return (pixels[:, 0] if clip == 1 else pixels), eps["state"][ep, t]
 
+    width = eps["state"].shape[-1]
+    dims = cfg.state_dims if cfg.state_dims is not None else list(range(width))
+    if not dims or any(not 0 <= d < width for d in dims):
+        raise ValueError(f"state_dims={dims}: the states of {data.meta.env_id} have {width} "
+                         f"dimensions; pick from 0..{width - 1} (e.g. \"state_dims=[0,1]\")")
     n_test = max(1, int(cfg.max_frames * cfg.held_out))
     (px_tr, s_tr), (px_te, s_te) = frames(train_eps, cfg.max_frames - n_test), frames(test_eps,
                                                                                     n_test)
-    dims = cfg.state_dims if cfg.state_dims is not None else list(range(s_tr.shape[1]))
     y_tr, y_te = s_tr[:, dims], s_te[:, dims]
     device = pick_device(cfg.device)
     f_tr = features(encoder, px_tr, cfg.batch_size, device)
