@@ -149,3 +149,17 @@ def test_loader_shuffles_reproducibly(two_rooms_data):
 
     torch.testing.assert_close(first_states(1), first_states(1))
     assert not torch.equal(first_states(1), first_states(2))
+
+
+def test_step_batches_split_over_processes_and_resume_mid_epoch():
+    from worldmodel.data.loaders import StepBatchSampler
+
+    whole = list(StepBatchSampler(20, 8, steps=5, seed=3))
+    assert [b[0][0] for b in whole] == [0, 1, 2, 3, 4] and all(len(b) == 8 for b in whole)
+    halves = [list(StepBatchSampler(20, 8, 5, rank=r, world=2, seed=3)) for r in (0, 1)]
+    assert [a + b for a, b in zip(*halves, strict=True)] == whole  # one global batch
+    assert list(StepBatchSampler(20, 8, 5, start=3, seed=3)) == whole[3:]  # resume
+    with pytest.raises(ValueError, match="batch_size divisible by 3"):
+        StepBatchSampler(20, 8, 5, world=3)
+    with pytest.raises(ValueError, match="collect more episodes"):
+        StepBatchSampler(5, 8, 5)

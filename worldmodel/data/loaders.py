@@ -157,9 +157,12 @@ class StepBatchSampler(Sampler):
     def __init__(self, size: int, global_batch: int, steps: int, start: int = 0,
                  rank: int = 0, world: int = 1, seed: int = 0) -> None:
         if global_batch % world:
-            raise ValueError(f"global batch {global_batch} does not split over {world} processes")
+            raise ValueError(f"global batch {global_batch} does not split over {world} "
+                             f"processes; choose a batch_size divisible by {world}")
         if size < global_batch:
-            raise ValueError(f"{size} samples are fewer than one batch of {global_batch}")
+            raise ValueError(f"{size} samples are fewer than one batch of {global_batch}; "
+                             "collect more episodes (`jepa collect ... append=true`) or lower "
+                             "batch_size")
         self.size, self.global_batch, self.steps, self.start = size, global_batch, steps, start
         self.rank, self.world, self.seed = rank, world, seed
         self.per_epoch = size // global_batch
