@@ -163,6 +163,8 @@ def test_resume_equals_an_uninterrupted_run(two_rooms_data, tmp_path):
     b = load(tmp_path / "split" / "last.pt")["model"]
     for key in a:
         torch.testing.assert_close(a[key], b[key], msg=key)
+    with pytest.raises(CheckpointError, match="made with horizon=3, this run asks for 4"):
+        train(_cfg(two_rooms_data, tmp_path / "split", horizon=4, resume=True))
 
 
 def test_sigterm_checkpoints_the_step_and_exits_143(two_rooms_data, tmp_path, signal_at_step,

@@ -57,6 +57,18 @@ def expect_kind(ckpt: dict[str, Any], path: str | Path, kind: str) -> None:
     raise CheckpointError(f"{path} is not a `jepa {kind}` checkpoint: {hint}")
 
 
+def check_same_run(saved: dict[str, Any], asked: dict[str, Any], keys: tuple[str, ...],
+                   path: str | Path) -> None:
+    """Refuse to resume ``path`` (made with config ``saved``) into a run asking for
+    ``asked`` when they differ on one of ``keys``: the run would silently change course."""
+    for key in keys:
+        if saved.get(key) != asked.get(key):
+            raise CheckpointError(
+                f"cannot resume {path}: it was made with {key}={saved.get(key)!r}, this run "
+                f"asks for {asked.get(key)!r}; ask for the same or start another out="
+            )
+
+
 def load_matching(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
     """load_state_dict that reports every missing, unexpected or mis-shaped key at once."""
     own = module.state_dict()

@@ -3,6 +3,7 @@ baseline, with logs, plots and atomic resumable checkpoints, under torchrun or a
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -16,10 +17,18 @@ from tqdm import tqdm
 from worldmodel.config import check_ranges, pick_device
 from worldmodel.data.dataset import EpisodeDataset
 from worldmodel.data.loaders import Clips, Frames, StepBatchSampler
-from worldmodel.distributed import Processes, all_finite, global_max, setup, teardown
-from worldmodel.stop_signal import StopSignal, ignore_stop_signals
+from worldmodel.distributed import Processes, all_finite, setup, teardown
+from worldmodel.stop_signal import ignore_stop_signals
+from worldmodel.train_loop import run_steps
 
-from .checkpoint import CheckpointError, expect_kind, load, load_matching, save_atomic
+from .checkpoint import (
+    CheckpointError,
+    check_same_run,
+    expect_kind,
+    load,
+    load_matching,
+    save_atomic,
+)
 from .masks import MaskCollator, MultiBlockMasks, TubeMasks
 from .model import JEPA, JEPAConfig
 from .objectives import rankme
@@ -118,6 +127,11 @@ def model_from_checkpoint(path: str | Path) -> tuple[JEPA, dict]:
     return model, ckpt
 
 
+# What a resumed run must share with its checkpoint (the rest, e.g. save_every, may change).
+RESUME_KEYS = ("method", "objective", "model", "patch_size", "frames", "tubelet",
+               "predictor_dim", "predictor_depth", "batch_size", "steps", "seed", "schedule")
+
+
 class Pretrainer:
     """One pretraining run: build, resume, step, log, checkpoint."""
 
@@ -142,6 +156,9 @@ class Pretrainer:
         self.momentum = Linear(cfg.ema[0], cfg.ema[1], total)
         self.step = 0
         self.autocast = cfg.bf16 and procs.device.type in ("cpu", "cuda")
+        # this run's progress bar, logs and counts (set up by ``run``)
+        self.bar, self.writer, self.rows, self.log_file = None, None, None, None
+        self.images, self.last_rank = 0, None
 
     # -- checkpoints --------------------------------------------------------------------
     @property
@@ -165,15 +182,7 @@ class Pretrainer:
 
     def resume(self) -> None:
         ckpt = load(self.last, map_location=self.procs.device)
-        saved = PretrainConfig(**ckpt["config"])
-        for key in ("method", "objective", "model", "patch_size", "frames", "tubelet",
-                    "predictor_dim", "predictor_depth", "batch_size", "steps", "seed",
-                    "schedule"):
-            if getattr(saved, key) != getattr(self.cfg, key):
-                raise CheckpointError(
-                    f"cannot resume {self.last}: it was made with {key}="
-                    f"{getattr(saved, key)!r}, this run asks for {getattr(self.cfg, key)!r}"
-                )
+        check_same_run(ckpt["config"], asdict(self.cfg), RESUME_KEYS, self.last)
         load_matching(self.model, ckpt["model"], f"checkpoint {self.last}")
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.step = int(ckpt["step"])
@@ -232,6 +241,27 @@ class Pretrainer:
         with torch.autocast(self.procs.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             return self.model.encoder(pixels.to(self.procs.device)).float().mean(1)
 
+    def after_step(self, batch, metrics: dict[str, float], log_row: bool) -> None:
+        """Progress bar; with ``log_row``, RankMe and a row of the CSV and TensorBoard logs."""
+        self.images += batch.shape[0] * self.procs.world
+        self.bar.update(1)
+        if not log_row:
+            return
+        self.last_rank = rankme(self.embeddings(batch["pixels"]))
+        if self.last_rank < self.cfg.rankme_warn:
+            log.warning("RankMe %.2f < %.2f at step %d: the representation may be collapsing",
+                        self.last_rank, self.cfg.rankme_warn, self.step)
+        elapsed = self.clock.this_run
+        row = {**metrics, "step": self.step, "rankme": self.last_rank,
+               "images_per_s": self.images / elapsed, "seconds": elapsed}
+        if self.rows:
+            self.rows.writerow(row)
+            self.log_file.flush()  # a run killed outright keeps its log
+        if self.writer:
+            for k in ("loss", "lr", "momentum", "rankme", "images_per_s"):
+                self.writer.add_scalar(k, row[k], self.step)
+        self.bar.set_postfix(loss=f"{metrics['loss']:.4f}", rankme=f"{self.last_rank:.1f}")
+
     def run(self) -> dict:
         cfg = self.cfg
         if cfg.resume:
@@ -245,62 +275,28 @@ class Pretrainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.procs.main:
             (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-        writer = _tensorboard(self.out) if self.procs.main else None
-        log_file = (self.out / "log.csv").open("a", newline="") if self.procs.main else None
-        fields = ["step", "loss", "lr", "momentum", "rankme", "images_per_s", "seconds"]
-        rows = csv.DictWriter(log_file, fields, extrasaction="ignore") if log_file else None
-        if rows and log_file.tell() == 0:
-            rows.writeheader()
-        start, seen, images = time.perf_counter(), self.step, 0
-        by_steps = self.clock.by_steps
-        bar = tqdm(total=cfg.steps if by_steps else None, initial=self.step,
-                   desc=f"pretrain {cfg.method}",
-                   disable=not (cfg.progress and self.procs.main))
-        last_rank = None
-        with StopSignal() as signals:
-            try:
-                for batch in ([] if self.clock.begin() else self.loader()):
-                    metrics = self.train_step(batch)
-                    images += batch.shape[0] * self.procs.world
-                    bar.update(1)
-                    # the largest clock over processes: every process stops at the same step
-                    stop = self.clock.tick(global_max)
-                    stop = signals.requested(global_max) or stop
-                    elapsed = self.clock.this_run
-                    if self.step % cfg.log_every == 0 or (by_steps and self.step == cfg.steps):
-                        last_rank = rankme(self.embeddings(batch["pixels"]))
-                        if last_rank < cfg.rankme_warn:
-                            log.warning("RankMe %.2f < %.2f at step %d: the representation "
-                                        "may be collapsing", last_rank, cfg.rankme_warn,
-                                        self.step)
-                        row = {**metrics, "step": self.step, "rankme": last_rank,
-                               "images_per_s": images / elapsed, "seconds": elapsed}
-                        if rows:
-                            rows.writerow(row)
-                            log_file.flush()
-                        if writer:
-                            for k in ("loss", "lr", "momentum", "rankme", "images_per_s"):
-                                writer.add_scalar(k, row[k], self.step)
-                        bar.set_postfix(loss=f"{metrics['loss']:.4f}",
-                                        rankme=f"{last_rank:.1f}")
-                    if self.step % cfg.save_every == 0:
-                        self.save()
-                    if stop:
-                        break
-                self.save()
-            finally:
-                bar.close()
-                if log_file:
-                    log_file.close()
-                if writer:
-                    writer.close()
-        seconds = time.perf_counter() - start
+        with contextlib.ExitStack() as stack:
+            self.bar = stack.enter_context(tqdm(
+                total=cfg.steps if self.clock.by_steps else None, initial=self.step,
+                desc=f"pretrain {cfg.method}", disable=not (cfg.progress and self.procs.main)))
+            if self.procs.main:
+                self.writer = _tensorboard(self.out)
+                if self.writer is not None:
+                    stack.callback(self.writer.close)
+                self.log_file = stack.enter_context((self.out / "log.csv").open("a", newline=""))
+                fields = ["step", "loss", "lr", "momentum", "rankme", "images_per_s", "seconds"]
+                self.rows = csv.DictWriter(self.log_file, fields, extrasaction="ignore")
+                if self.log_file.tell() == 0:
+                    self.rows.writeheader()
+            begun, seen, self.images, self.last_rank = time.perf_counter(), self.step, 0, None
+            stopped_by = run_steps(self, cfg.log_every, cfg.save_every)
+        seconds = time.perf_counter() - begun
         summary = {"checkpoint": str(self.last), "steps": self.step, "seconds": round(seconds, 1),
-                   "images_per_s": round(images / max(seconds, 1e-9), 1),
-                   "steps_this_run": self.step - seen, "rankme": last_rank,
+                   "images_per_s": round(self.images / max(seconds, 1e-9), 1),
+                   "steps_this_run": self.step - seen, "rankme": self.last_rank,
                    "peak_memory_mb": _peak_memory_mb(self.procs.device)}
-        if signals.received is not None:
-            summary["stopped_by"] = signals.received.name
+        if stopped_by is not None:
+            summary["stopped_by"] = stopped_by
         if self.procs.main:
             summary["plot"] = str(plot_log(self.out / "log.csv", self.out / "pretrain.png"))
         return summary

@@ -13,6 +13,7 @@ Two recipes:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,18 +27,26 @@ from tqdm import tqdm
 from worldmodel.config import check_ranges
 from worldmodel.data.dataset import DatasetError, EpisodeDataset
 from worldmodel.data.loaders import EncodedTransitions, StepBatchSampler, Transitions
-from worldmodel.distributed import all_finite, gather_batch, global_max, setup, teardown
+from worldmodel.distributed import (
+    Processes,
+    all_finite,
+    gather_batch,
+    setup,
+    teardown,
+)
 from worldmodel.jepa.checkpoint import (
     CheckpointError,
+    check_same_run,
     expect_kind,
     load,
     load_matching,
     save_atomic,
 )
+from worldmodel.jepa.pretrain import TrainingError
 from worldmodel.jepa.schedules import Progress, WarmupCosine
 from worldmodel.perception.cnn import ConvEncoder
 from worldmodel.perception.history import stack_frames
-from worldmodel.stop_signal import StopSignal
+from worldmodel.train_loop import run_steps
 
 from .base import chunk_actions
 from .predictors import ACTransformer, MLPPredictor
@@ -344,138 +353,171 @@ def net_from_checkpoint(path: str | Path) -> tuple[WorldModelNet, dict]:
     return net.eval(), ckpt
 
 
-def train(cfg: TrainConfig) -> dict:
-    """Run ``jepa train``; returns a summary with the evaluation report."""
-    procs = setup(cfg.device)
-    try:
-        return _train(cfg, procs)
-    finally:
-        teardown()
+# What a resumed run must share with its checkpoint (the rest, e.g. save_every, may change).
+RESUME_KEYS = ("recipe", "predictor", "latent_dim", "frames", "frameskip", "z_dim",
+               "hidden", "horizon", "batch_size", "steps", "schedule", "seed", "held_out")
 
 
-def _train(cfg: TrainConfig, procs) -> dict:
-    out = Path(cfg.out)
-    last = out / "last.pt"
-    data = EpisodeDataset.open(cfg.data)
-    # Env steps a sample spans, history included.
-    window = cfg.horizon * cfg.frameskip + cfg.frames - 1
-    if data.meta.episode_length < window:
-        raise DatasetError(f"{cfg.data} has episodes of {data.meta.episode_length} steps, "
-                           f"shorter than horizon x frameskip + frames - 1 = {window}; lower "
-                           "the horizon or the frameskip")
-    torch.manual_seed(cfg.seed)
-    net = build_net(cfg, data).to(procs.device)
-    module = net
-    if procs.world > 1:
-        # The frozen recipe leaves the inverse-dynamics head unused.
-        module = torch.nn.parallel.DistributedDataParallel(
-            net, find_unused_parameters=cfg.recipe == "frozen")
-    params = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    clock = Progress.of(cfg.schedule, cfg.steps, cfg.warmup, cfg.max_minutes)
-    lr = WarmupCosine(cfg.lr, clock.total, cfg.warmup, end=cfg.lr * 0.01)
-    step = 0
-    if cfg.resume:
-        if not last.exists():
-            raise CheckpointError(f"resume=true but there is no checkpoint at {last}")
-        ckpt = load(last, map_location=procs.device)
-        load_matching(net, ckpt["model"], f"checkpoint {last}")
-        opt.load_state_dict(ckpt["optimizer"])
-        step = int(ckpt["step"])
-        clock.load_state_dict(ckpt)
-    elif last.exists():
-        raise CheckpointError(f"{last} exists: pass resume=true to continue, or another out=")
-    elif cfg.init:
-        # New data, same architecture: the weights carry over, the optimiser starts afresh.
-        load_matching(net, load(cfg.init, map_location=procs.device)["model"],
-                      f"init checkpoint {cfg.init}")
-    out.mkdir(parents=True, exist_ok=True)
-    train_eps, test_eps = data.split(cfg.held_out, cfg.seed)
-    if cfg.recipe == "frozen":
-        # The encoder is frozen: every frame is encoded once, not once per step it is drawn.
+class Trainer:
+    """One `jepa train` run: build, resume, step, log, checkpoint, report."""
+
+    def __init__(self, cfg: TrainConfig, procs: Processes) -> None:
+        self.cfg, self.procs = cfg, procs
+        self.out = Path(cfg.out)
+        self.data = EpisodeDataset.open(cfg.data)
+        # Env steps a sample spans, history included.
+        self.window = cfg.horizon * cfg.frameskip + cfg.frames - 1
+        if self.data.meta.episode_length < self.window:
+            raise DatasetError(f"{cfg.data} has episodes of {self.data.meta.episode_length} "
+                               f"steps, shorter than horizon x frameskip + frames - 1 = "
+                               f"{self.window}; lower the horizon or the frameskip")
+        torch.manual_seed(cfg.seed)
+        self.net = build_net(cfg, self.data).to(procs.device)
+        self.module = self.net
+        if procs.world > 1:
+            # The frozen recipe leaves the inverse-dynamics head unused.
+            self.module = torch.nn.parallel.DistributedDataParallel(
+                self.net, find_unused_parameters=cfg.recipe == "frozen")
+        self.params = [p for p in self.net.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr,
+                                           weight_decay=cfg.weight_decay)
+        self.clock = Progress.of(cfg.schedule, cfg.steps, cfg.warmup, cfg.max_minutes)
+        self.lr = WarmupCosine(cfg.lr, self.clock.total, cfg.warmup, end=cfg.lr * 0.01)
+        self.step = 0
+        self.train_eps, self.test_eps = self.data.split(cfg.held_out, cfg.seed)
+        self.perception_config = (load(cfg.perception_checkpoint)["config"]
+                                  if cfg.recipe == "frozen" else None)
+        self.bar, self.log_file = None, None  # this run's (set up by ``run``)
+
+    # -- checkpoints --------------------------------------------------------------------
+    @property
+    def last(self) -> Path:
+        return self.out / "last.pt"
+
+    def save(self) -> None:
+        """Checkpoint atomically (the main process)."""
+        if not self.procs.main:
+            return
+        meta = self.data.meta
+        save_atomic({
+            "train_config": asdict(self.cfg), "perception_config": self.perception_config,
+            "image_size": meta.image_size, "action_dim": meta.action_dim,
+            "env_id": meta.env_id, "env_kwargs": meta.env_kwargs, "step": self.step,
+            **self.clock.state_dict(), "model": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+        }, self.last)
+
+    def start(self) -> None:
+        """Resume from ``last.pt``, or start afresh (from ``init``'s weights if given)."""
+        cfg, dev = self.cfg, self.procs.device
+        if cfg.resume:
+            if not self.last.exists():
+                raise CheckpointError(f"resume=true but there is no checkpoint at {self.last}; "
+                                      "drop resume=true to start a new run")
+            ckpt = load(self.last, map_location=dev)
+            check_same_run(ckpt["train_config"], asdict(cfg), RESUME_KEYS, self.last)
+            load_matching(self.net, ckpt["model"], f"checkpoint {self.last}")
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.step = int(ckpt["step"])
+            self.clock.load_state_dict(ckpt)
+        elif self.last.exists():
+            raise CheckpointError(f"{self.last} exists: pass resume=true to continue, or "
+                                  "another out=")
+        elif cfg.init:
+            # New data, same architecture: the weights carry over, the optimiser starts afresh.
+            load_matching(self.net, load(cfg.init, map_location=dev)["model"],
+                          f"init checkpoint {cfg.init}")
+
+    # -- data ---------------------------------------------------------------------------
+    def dataset(self) -> torch.utils.data.Dataset:
+        """Training windows; for the frozen recipe, of frames encoded once up front (the
+        encoder is frozen: not once per step a frame is drawn)."""
+        cfg, data, train_eps = self.cfg, self.data, self.train_eps
+        if cfg.recipe != "frozen":
+            return Transitions(data, self.window, episodes=train_eps)
         from .report import encode_episodes
 
-        net.encoder.reset()
+        encoder = self.net.encoder
+        encoder.reset()
         if cfg.pooling == "keypoints":  # the scene from 4,096 random training frames
             pixels = data.episodes["pixels"]
             T = pixels.shape[1]
             gen = torch.Generator().manual_seed(cfg.seed)
             pick = torch.randperm(len(train_eps) * T, generator=gen)[:4096]
-            net.encoder.fit_scene(pixels[torch.tensor(train_eps)[pick // T], pick % T])
-        raw = encode_episodes(net, data.episodes["pixels"])
-        net.encoder.fit(raw[train_eps])
-        dataset = EncodedTransitions(data, net.encoder.scale(raw), window, episodes=train_eps)
-    else:
-        dataset = Transitions(data, window, episodes=train_eps)
-    sampler = StepBatchSampler(len(dataset), cfg.batch_size, clock.last_step, step,
-                               procs.rank, procs.world, cfg.seed)
-    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler,
-                                         collate_fn=lambda b: b)
-    perception_config = None
-    if cfg.recipe == "frozen":
-        perception_config = load(cfg.perception_checkpoint)["config"]
+            encoder.fit_scene(pixels[torch.tensor(train_eps)[pick // T], pick % T])
+        raw = encode_episodes(self.net, data.episodes["pixels"])
+        encoder.fit(raw[train_eps])
+        return EncodedTransitions(data, encoder.scale(raw), self.window, episodes=train_eps)
 
-    def save() -> None:
-        if procs.main:
-            save_atomic({"train_config": asdict(cfg), "perception_config": perception_config,
-                         "image_size": data.meta.image_size, "action_dim": data.meta.action_dim,
-                         "env_id": data.meta.env_id, "env_kwargs": data.meta.env_kwargs,
-                         "step": step, **clock.state_dict(), "model": net.state_dict(),
-                         "optimizer": opt.state_dict()}, last)
+    def loader(self) -> torch.utils.data.DataLoader:
+        dataset = self.dataset()
+        sampler = StepBatchSampler(len(dataset), self.cfg.batch_size, self.clock.last_step,
+                                   self.step, self.procs.rank, self.procs.world, self.cfg.seed)
+        return torch.utils.data.DataLoader(dataset, batch_sampler=sampler,
+                                           collate_fn=lambda b: b)
 
-    start = time.perf_counter()
-    bar = tqdm(total=cfg.steps if clock.by_steps else None, initial=step,
-               desc=f"train {cfg.recipe}", disable=not (cfg.progress and procs.main))
-    # each row goes to disk as it is logged: a run killed outright keeps its log
-    log_file = (out / "log.jsonl").open("a") if procs.main else None
-    with StopSignal() as signals:
-        try:
-            for batch in ([] if clock.begin() else loader):
-                for group in opt.param_groups:
-                    group["lr"] = lr(clock.at(step, clock.seconds)[0])
-                dev = procs.device
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                    encoded = cfg.recipe == "frozen"
-                    frames = batch["latent"] if encoded else torch.cat(
-                        [batch["pixels"][:, None], batch["next_pixels"]], dim=1)
-                    total, parts = module(frames.to(dev), batch["action"].to(dev),
-                                          encoded=encoded)
-                if not all_finite(total):
-                    raise RuntimeError(f"the loss became {total.item()} at step {step}; the "
-                                       f"last good checkpoint {last} is intact. Lower lr, then "
-                                       "resume=true")
-                opt.zero_grad(set_to_none=True)
-                total.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                opt.step()
-                step += 1
-                bar.update(1)
-                # the largest clock over processes: all of them stop at the same step
-                stop = clock.tick(global_max)
-                stop = signals.requested(global_max) or stop
-                if step % cfg.log_every == 0 or (clock.by_steps and step == cfg.steps):
-                    if log_file:
-                        log_file.write(json.dumps({"step": step, "loss": total.item(), **parts,
-                                                   "seconds": time.perf_counter() - start})
-                                       + "\n")
-                        log_file.flush()
-                    bar.set_postfix(loss=f"{total.item():.4f}")
-                if step % cfg.save_every == 0:
-                    save()
-                if stop:
-                    break
-            save()
-        finally:
-            bar.close()
-            if log_file:
-                log_file.close()
-    seconds = time.perf_counter() - start
-    summary = {"checkpoint": str(last), "steps": step, "seconds": round(seconds, 1)}
-    if signals.received is not None:
-        # A scheduler's grace period is short: the report waits for the finished run.
-        summary["stopped_by"] = signals.received.name
-    elif procs.main:
-        from .report import evaluate_world_model
+    # -- training -----------------------------------------------------------------------
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One optimiser step -> the loss and its parts."""
+        cfg, dev = self.cfg, self.procs.device
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr(self.clock.at(self.step, self.clock.seconds)[0])
+        encoded = cfg.recipe == "frozen"
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            frames = batch["latent"] if encoded else torch.cat(
+                [batch["pixels"][:, None], batch["next_pixels"]], dim=1)
+            total, parts = self.module(frames.to(dev), batch["action"].to(dev),
+                                       encoded=encoded)
+        if not all_finite(total):
+            raise TrainingError(f"the loss became {total.item()} at step {self.step}; the last "
+                                f"good checkpoint {self.last} is intact. Lower lr, then "
+                                "resume=true")
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.optimizer.step()
+        self.step += 1
+        return {"loss": total.item(), **parts}
 
-        summary["report"] = evaluate_world_model(net.eval(), data, test_eps, train_eps, out)
-    return summary
+    def after_step(self, batch, metrics: dict[str, float], log_row: bool) -> None:
+        """Progress bar; with ``log_row``, a line of log.jsonl."""
+        self.bar.update(1)
+        if log_row:
+            if self.log_file:
+                row = {"step": self.step, **metrics, "seconds": self.clock.this_run}
+                self.log_file.write(json.dumps(row) + "\n")
+                self.log_file.flush()  # a run killed outright keeps its log
+            self.bar.set_postfix(loss=f"{metrics['loss']:.4f}")
+
+    def run(self) -> dict:
+        cfg = self.cfg
+        self.start()
+        self.out.mkdir(parents=True, exist_ok=True)
+        begun = time.perf_counter()
+        with contextlib.ExitStack() as stack:
+            self.bar = stack.enter_context(tqdm(
+                total=cfg.steps if self.clock.by_steps else None, initial=self.step,
+                desc=f"train {cfg.recipe}", disable=not (cfg.progress and self.procs.main)))
+            if self.procs.main:
+                self.log_file = stack.enter_context((self.out / "log.jsonl").open("a"))
+            stopped_by = run_steps(self, cfg.log_every, cfg.save_every)
+        summary = {"checkpoint": str(self.last), "steps": self.step,
+                   "seconds": round(time.perf_counter() - begun, 1)}
+        if stopped_by is not None:
+            # A scheduler's grace period is short: the report waits for the finished run.
+            summary["stopped_by"] = stopped_by
+        elif self.procs.main:
+            from .report import evaluate_world_model
+
+            summary["report"] = evaluate_world_model(self.net.eval(), self.data,
+                                                     self.test_eps, self.train_eps, self.out)
+        return summary
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Run ``jepa train``; returns a summary with the evaluation report."""
+    procs = setup(cfg.device)
+    try:
+        return Trainer(cfg, procs).run()
+    finally:
+        teardown()
