@@ -186,6 +186,29 @@ def test_jepa_plan_end_to_end(tmp_path, capsys):
     assert "| worldmodel/TwoRooms-v0 | cem | oracle | 100%" in capsys.readouterr().out
 
 
+def test_ctrl_c_in_jepa_plan_keeps_the_finished_episodes(tmp_path, capsys, monkeypatch):
+    import signal
+
+    step, calls = Agent.step, []
+
+    def step_then_ctrl_c(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # during the first batch of episodes
+            signal.raise_signal(signal.SIGINT)
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Agent, "step", step_then_ctrl_c)
+    out = tmp_path / "plan"
+    assert main(["plan", "env=two_rooms", "perception=state", "world_model=oracle",
+                 "actor=cem", "episodes=4", "parallel=2", "actor.params.samples=50",
+                 "actor.params.iterations=2", "video_episodes=0", "progress=false",
+                 "env.budget=5", f"out={out}"]) == 130
+    assert "after 2 of 4 episodes" in capsys.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["episodes"]) == 2 and results["complete"] is False
+    assert results["summary"]["episodes"] == 2
+
+
 def test_collect_with_the_planner_of_a_plan_run(tmp_path, capsys):
     """policy=planner: the agent of a `jepa plan` run acts in `jepa collect` (the
     model-based data loop); its episodes end at the goal, a random policy's do not."""

@@ -187,10 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         if "table" in result:
             print(result.pop("table"))
         print(json.dumps(result, indent=2))
-        if "stopped_by" in result:  # a signal: checkpointed, but the run is not finished
-            print(f"jepa {name}: stopped by {result['stopped_by']} at step {result['steps']} "
-                  f"with a checkpoint; add resume=true to the same command to finish",
-                  file=sys.stderr)
+        if "stopped_by" in result:  # a signal: what was done is on disk, but not all
+            told = result.get("stopped") or (
+                f"stopped by {result['stopped_by']} at step {result['steps']} with a "
+                "checkpoint; add resume=true to the same command to finish")
+            print(f"jepa {name}: {told}", file=sys.stderr)
             return 128 + signal.Signals[result["stopped_by"]]
     except UsageError as err:
         print(f"jepa {name}: error: {err}", file=sys.stderr)

@@ -8,7 +8,6 @@ a video of episodes (observation beside goal) and plots.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from worldmodel.agent import Agent
+from worldmodel.atomic_write import write_json_atomic
 from worldmodel.build import (
     ActorConfig,
     ConfiguratorConfig,
@@ -36,6 +36,7 @@ from worldmodel.build import (
 from worldmodel.config import EnvConfig, pick_device
 from worldmodel.cost import MLPCritic, train_critic
 from worldmodel.rendering import select_gl_backend
+from worldmodel.stop_signal import StopSignal
 from worldmodel.video import side_by_side, write_video
 
 
@@ -107,8 +108,9 @@ def run_plan(cfg: PlanConfig) -> dict:
     bar = tqdm(total=cfg.episodes * len(cfg.seeds), desc=f"plan {cfg.env.name} {cfg.actor.name}",
                unit="ep", disable=not cfg.progress)
     start_all = time.perf_counter()
-    for seed in cfg.seeds:
-        for first in range(0, cfg.episodes, len(envs)):
+    batches = [(seed, first) for seed in cfg.seeds for first in range(0, cfg.episodes, len(envs))]
+    with StopSignal() as signals:
+        for seed, first in batches:
             batch = envs[: min(len(envs), cfg.episodes - first)]
             seeds = [episode_seed(seed, first + i) for i in range(len(batch))]
             # The planners' sampling too: the same command plans the same episodes alike
@@ -151,12 +153,25 @@ def run_plan(cfg: PlanConfig) -> dict:
                 # What the memory saw so far teaches the critic for the next episodes.
                 train_critic(critic, agent.memory, cfg.actor.critic_delta,
                              cfg.actor.critic_steps)
+            # Every finished batch goes to disk: an interrupted run keeps what it planned.
+            write_json_atomic(out / "results.json", {
+                "summary": summarise(rows, agent, step_seconds,
+                                     time.perf_counter() - start_all, cfg),
+                "episodes": rows, "config": asdict(cfg), "complete": False})
+            if signals.requested():
+                break
     bar.close()
     for env in envs:
         env.close()
     summary = summarise(rows, agent, step_seconds, time.perf_counter() - start_all, cfg)
-    (out / "results.json").write_text(json.dumps({"summary": summary, "episodes": rows,
-                                                  "config": asdict(cfg)}, indent=2))
+    write_json_atomic(out / "results.json", {"summary": summary, "episodes": rows,
+                                             "config": asdict(cfg),
+                                             "complete": signals.received is None})
+    if signals.received is not None:
+        summary["stopped_by"] = signals.received.name
+        summary["stopped"] = (f"stopped by {signals.received.name} after {len(rows)} of "
+                              f"{cfg.episodes * len(cfg.seeds)} episodes; {out / 'results.json'} "
+                              "holds them")
     if frames:
         summary["video"] = str(_write_episodes(out / "episodes.mp4", frames))
     summary["plots"] = [str(p) for p in plot(rows, agent, cfg.env.budget, out)]
@@ -168,7 +183,7 @@ def summarise(rows: list[dict], agent: Agent, step_seconds: list[float], seconds
               cfg: PlanConfig) -> dict:
     """Success rate (mean and spread over seeds), steps to success, time per plan."""
     per_seed = [float(np.mean([r["success"] for r in rows if r["seed"] == s]))
-                for s in cfg.seeds]
+                for s in cfg.seeds if any(r["seed"] == s for r in rows)]  # (a stopped run)
     steps = [r["steps"] for r in rows if r["success"]]
     plan = getattr(agent.actor, "plan_seconds", None) or step_seconds
     return {

@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 from tensordict import TensorDict
 
+from worldmodel.atomic_write import write_json_atomic
+
 # Per-episode keys and shapes (T steps, T + 1 observations).
 EPISODE_KEYS = {
     "pixels": "uint8 [T+1, C, H, W] observations",
@@ -61,12 +63,6 @@ class DatasetMeta:
         return sum(c["episodes"] for c in self.chunks)
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
-
-
 class EpisodeDataset:
     """A folder of episodes; create, append to, and read.
 
@@ -87,7 +83,7 @@ class EpisodeDataset:
             raise DatasetError(f"{path} already holds a dataset; append to it or pick a new path")
         path.mkdir(parents=True, exist_ok=True)
         meta.chunks = []
-        _write_json_atomic(path / "meta.json", asdict(meta))
+        write_json_atomic(path / "meta.json", asdict(meta))
         return cls(path, meta)
 
     @classmethod
@@ -142,7 +138,7 @@ class EpisodeDataset:
         os.replace(tmp, self.path / name)
         self.meta.chunks.append({"name": name, "episodes": int(episodes.shape[0]), "seed": seed,
                                  **record})
-        _write_json_atomic(self.path / "meta.json", asdict(self.meta))
+        write_json_atomic(self.path / "meta.json", asdict(self.meta))
         self._episodes = None
 
     def _check_episodes(self, episodes: TensorDict) -> None:
