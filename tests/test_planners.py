@@ -3,6 +3,8 @@ stability, bounds and NaN handling."""
 
 from __future__ import annotations
 
+import re
+
 import gymnasium as gym
 import pytest
 import torch
@@ -189,3 +191,29 @@ def test_planner_works_outside_the_stack_on_a_user_module():
     actor = PlanningActor(ModuleWorldModel(Drift()), GoalDistance(), MPPI(seed=0), action_dim=2)
     a = actor.act(torch.zeros(3, 2), TaskConfig(goal=torch.ones(3, 2), horizon=5))
     assert a.shape == (3, 2) and (a > 0).all()
+
+
+@pytest.mark.parametrize("planner, bad, named", [
+    (CEM, {"samples": 0}, "samples must be positive"),
+    (CEM, {"elites": 40, "samples": 30}, "elites must be in 1..samples=30"),
+    (ICEM, {"iterations": 0}, "iterations must be positive"),
+    (ICEM, {"population_decay": 0.5}, "population_decay"),
+    (ICEM, {"keep_elites": 1.5}, "keep_elites must be within [0, 1]"),
+    (MPPI, {"temperature": 0.0}, "temperature must be positive"),
+    (RandomShooting, {"samples": -1}, "samples must be positive"),
+    (GradientPlanner, {"lr": 0.0}, "lr must be positive"),
+])
+def test_a_planner_with_an_impossible_budget_is_refused(planner, bad, named):
+    with pytest.raises(ValueError, match=re.escape(named)):
+        planner(**bad)
+
+
+def test_plan_settings_out_of_range_name_their_key(capsys, tmp_path):
+    from worldmodel.cli import main
+
+    for key, named in (("env.budget=0", "env.budget must be positive"),
+                       ("configurator.horizon=0", "configurator.horizon must be positive"),
+                       ("cost.discount=1.5", "cost.discount"),
+                       ("actor.execute=0", "actor.execute must be positive")):
+        assert main(["plan", key, f"out={tmp_path}"]) != 0
+        assert named in capsys.readouterr().err

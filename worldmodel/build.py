@@ -9,6 +9,7 @@ import gymnasium as gym
 import torch
 
 from worldmodel.actor import PLANNERS, PlanningActor, PolicyActor, PolicyNet
+from worldmodel.config import check_ranges
 from worldmodel.configurator import GoalConfigurator
 from worldmodel.cost import ActionMagnitude, GoalDistance, WeightedSum
 from worldmodel.memory import ShortTermMemory
@@ -26,6 +27,10 @@ class ActorConfig:
     critic_delta: int = 10  # the critic predicts the intrinsic cost this many steps ahead
     critic_steps: int = 300  # critic training steps after each batch of episodes
     params: dict[str, Any] = field(default_factory=dict)  # the planner's own settings
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive=("execute", "critic_delta"),
+                     non_negative=("critic_weight", "critic_steps"), group="actor")
 
 
 @dataclass
@@ -48,11 +53,20 @@ class CostConfig:
     discount: float = 1.0
     action_weight: float = 0.0
 
+    def __post_init__(self) -> None:
+        check_ranges(self, non_negative=("action_weight",), group="cost")
+        if not 0 < self.discount <= 1:
+            raise ValueError(f"cost.discount weighs step t by discount^t: within (0, 1], got "
+                             f"{self.discount}")
+
 
 @dataclass
 class ConfiguratorConfig:
     horizon: int = 20
     mode: int = 2
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive=("horizon",), group="configurator")
 
 
 @dataclass

@@ -23,18 +23,28 @@ class EnvConfig:
     budget: int = 100  # step budget of an evaluation episode
     horizon: int | None = None  # planning horizon the task asks for (None: configurator's)
 
+    def __post_init__(self) -> None:
+        check_ranges(self, positive=("episode_length", "num_envs", "budget"), group="env")
+        if self.horizon is not None and self.horizon < 1:
+            raise ValueError(f"env.horizon must be positive (or null), got {self.horizon}")
 
-def check_ranges(cfg: Any, positive: tuple[str, ...] = (),
-                 non_negative: tuple[str, ...] = ()) -> None:
-    """Raise ValueError naming the first of ``cfg``'s numeric fields outside its range: a
-    zero batch or a negative learning rate fails at start-up with the key to change, not
-    as a ZeroDivisionError deep in the loader."""
+
+def check_ranges(cfg: Any, positive: tuple[str, ...] = (), non_negative: tuple[str, ...] = (),
+                 unit: tuple[str, ...] = (), group: str = "") -> None:
+    """Raise ValueError naming the first of ``cfg``'s numeric fields outside its range
+    (``unit``: within [0, 1]): a zero batch, a negative learning rate or a planner with no
+    samples fails at start-up with the key to change, not deep in a loop. ``group``
+    prefixes the key as the command line spells it (``env``: ``env.budget``)."""
+    where = f"{group}." if group else ""
     for name in positive:
         if not getattr(cfg, name) > 0:
-            raise ValueError(f"{name} must be positive, got {getattr(cfg, name)}")
+            raise ValueError(f"{where}{name} must be positive, got {getattr(cfg, name)}")
     for name in non_negative:
         if not getattr(cfg, name) >= 0:
-            raise ValueError(f"{name} must be zero or more, got {getattr(cfg, name)}")
+            raise ValueError(f"{where}{name} must be zero or more, got {getattr(cfg, name)}")
+    for name in unit:
+        if not 0 <= getattr(cfg, name) <= 1:
+            raise ValueError(f"{where}{name} must be within [0, 1], got {getattr(cfg, name)}")
 
 
 def pick_device(name: str = "auto") -> str:

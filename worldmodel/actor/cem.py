@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from worldmodel.config import check_ranges
+
 from .planner import BestSoFar, Objective, PlanResult, evaluate, gaussian_samples, top_k
 
 
@@ -22,6 +24,8 @@ class CEM:
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        check_ranges(self, positive=("samples", "iterations", "init_std"),
+                     non_negative=("min_std",), unit=("momentum",))
         if not 0 < self.elites <= self.samples:
             raise ValueError(f"elites must be in 1..samples={self.samples}, got {self.elites}")
         self._gen = None if self.seed is None else torch.Generator().manual_seed(self.seed)

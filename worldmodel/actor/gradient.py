@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from worldmodel.config import check_ranges
+
 from .planner import BestSoFar, Objective, PlanResult
 
 
@@ -19,6 +21,9 @@ class GradientPlanner:
     lr: float = 0.1
     init_std: float = 0.3
     seed: int | None = None
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive=("restarts", "iterations", "lr"), non_negative=("init_std",))
 
     def optimize(self, objective: Objective, init: torch.Tensor) -> PlanResult:
         gen = None if self.seed is None else torch.Generator().manual_seed(self.seed)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
+from worldmodel.config import check_ranges
+
 from .planner import BestSoFar, Objective, PlanResult, evaluate, top_k
 
 
@@ -51,6 +53,13 @@ class ICEM:
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        check_ranges(self, positive=("samples", "iterations", "elites", "init_std"),
+                     non_negative=("beta", "min_std"), unit=("keep_elites", "momentum"))
+        if self.elites > self.samples:
+            raise ValueError(f"elites must be in 1..samples={self.samples}, got {self.elites}")
+        if self.population_decay < 1:
+            raise ValueError(f"population_decay divides the population each iteration: at "
+                             f"least 1, got {self.population_decay}")
         self._gen = None if self.seed is None else torch.Generator().manual_seed(self.seed)
         self._kept: torch.Tensor | None = None  # [E, k, H, A] elites of the last call
 

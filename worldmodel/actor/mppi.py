@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from worldmodel.config import check_ranges
+
 from .planner import BestSoFar, Objective, PlanResult, evaluate, gaussian_samples
 
 
@@ -25,6 +27,10 @@ class MPPI:
     min_std: float = 0.05
     adapt_std: bool = True  # refit the std from the weighted samples, as in MPPI variants
     seed: int | None = None
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive=("samples", "iterations", "temperature", "noise_std"),
+                     non_negative=("min_std",))
 
     def optimize(self, objective: Objective, init: torch.Tensor) -> PlanResult:
         gen = None if self.seed is None else torch.Generator().manual_seed(self.seed)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from worldmodel.config import check_ranges
+
 from .planner import BestSoFar, Objective, PlanResult, evaluate
 
 
@@ -15,6 +17,9 @@ class RandomShooting:
 
     samples: int = 1000
     seed: int | None = None
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive=("samples",))
 
     def optimize(self, objective: Objective, init: torch.Tensor) -> PlanResult:
         gen = None if self.seed is None else torch.Generator().manual_seed(self.seed)
