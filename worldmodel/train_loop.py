@@ -8,11 +8,26 @@ stop signal arrives: on every process at the same step) is this one loop.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+import torch
 
 from worldmodel.distributed import global_max
 from worldmodel.jepa.schedules import Progress
 from worldmodel.stop_signal import StopSignal
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. the loss became NaN); the message says what to do."""
+
+
+def check_finite_weights(module: torch.nn.Module, step: int, last: Path) -> None:
+    """Raise before a checkpoint would overwrite the last good one with NaN or inf weights."""
+    if not all(torch.isfinite(p).all() for p in module.parameters()):
+        raise TrainingError(
+            f"the weights became NaN or infinite before step {step}; the last good checkpoint "
+            f"{last} is intact. Lower lr (or raise warmup), then resume=true")
 
 
 @runtime_checkable

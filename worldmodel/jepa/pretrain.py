@@ -19,7 +19,7 @@ from worldmodel.data.dataset import EpisodeDataset
 from worldmodel.data.loaders import Clips, Frames, StepBatchSampler
 from worldmodel.distributed import Processes, all_finite, setup, teardown
 from worldmodel.stop_signal import ignore_stop_signals
-from worldmodel.train_loop import run_steps
+from worldmodel.train_loop import TrainingError, check_finite_weights, run_steps
 
 from .checkpoint import (
     CheckpointError,
@@ -36,10 +36,6 @@ from .schedules import Cosine, Linear, Progress, WarmupCosine
 from .vit import PRESETS, ViTConfig
 
 log = logging.getLogger(__name__)
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (e.g. the loss became NaN); the message says what to do."""
 
 
 @dataclass
@@ -169,11 +165,7 @@ class Pretrainer:
         """Checkpoint atomically; never over a good checkpoint with non-finite weights."""
         if not self.procs.main:
             return
-        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
-            raise TrainingError(
-                f"the weights became NaN or infinite before step {self.step}; the last good "
-                f"checkpoint {self.last} is intact. Lower lr or raise warmup, then resume=true"
-            )
+        check_finite_weights(self.model, self.step, self.last)
         save_atomic({
             "config": asdict(self.cfg), "image_size": self.data.meta.image_size,
             "env_id": self.data.meta.env_id, "step": self.step, **self.clock.state_dict(),

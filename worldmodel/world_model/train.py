@@ -42,11 +42,10 @@ from worldmodel.jepa.checkpoint import (
     load_matching,
     save_atomic,
 )
-from worldmodel.jepa.pretrain import TrainingError
 from worldmodel.jepa.schedules import Progress, WarmupCosine
 from worldmodel.perception.cnn import ConvEncoder
 from worldmodel.perception.history import stack_frames
-from worldmodel.train_loop import run_steps
+from worldmodel.train_loop import TrainingError, check_finite_weights, run_steps
 
 from .base import chunk_actions
 from .predictors import ACTransformer, MLPPredictor
@@ -395,9 +394,10 @@ class Trainer:
         return self.out / "last.pt"
 
     def save(self) -> None:
-        """Checkpoint atomically (the main process)."""
+        """Checkpoint atomically; never over a good checkpoint with non-finite weights."""
         if not self.procs.main:
             return
+        check_finite_weights(self.net, self.step, self.last)
         meta = self.data.meta
         save_atomic({
             "train_config": asdict(self.cfg), "perception_config": self.perception_config,
