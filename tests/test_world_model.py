@@ -268,6 +268,25 @@ def _tiny_agent(path: str, env):
     return agent, obs
 
 
+def test_probe_reads_a_world_models_latents_with_their_history(two_rooms_data, tmp_path):
+    """`jepa probe` on a `jepa train` checkpoint: the latents the planner compares, each
+    read with the frame before it, and the world model's report on the probe's data."""
+    from worldmodel.probe import ProbeConfig, load_encoder, probe
+
+    train(_cfg(two_rooms_data, tmp_path / "wm", frames=2, steps=2))
+    path = str(tmp_path / "wm" / "last.pt")
+    encoder, clip, _ = load_encoder(path, 64)
+    net, _ = net_from_checkpoint(path)
+    eps = two_rooms_data.episodes["pixels"][:2]  # [2, T, 3, 64, 64]
+    assert clip == 2
+    torch.testing.assert_close(encoder.pooled(eps[:, 3:5]), net.encode(eps)[:, 3].float())
+    result = probe(ProbeConfig(checkpoint=path, data=str(two_rooms_data.path), max_frames=60,
+                               mlp_steps=20, out=str(tmp_path / "probe"), held_out=0.34))
+    assert result["linear_r2"] <= 1.0 and result["rankme"] > 1.0
+    assert [r["horizon"] for r in result["world_model_report"]["horizons"]] == [1, 5, 10]
+    assert (tmp_path / "probe" / "prediction_error.png").exists()
+
+
 def test_two_frame_encoder_trains_and_plans(two_rooms_data, tmp_path):
     train(_cfg(two_rooms_data, tmp_path / "wm", frames=2, steps=2))
     path = str(tmp_path / "wm" / "last.pt")

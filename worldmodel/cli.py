@@ -106,7 +106,8 @@ STAGES: dict[str, Stage] = {
     ),
     "probe": Stage(
         "worldmodel.probe:ProbeConfig", "worldmodel.probe:probe",
-        "linear and MLP probes of the true state from frozen encoder features, RankMe, PCA",
+        "probes of the true state from a pretrained encoder's features or a world model's "
+        "latents, RankMe, PCA; for a world model also its error against horizon",
         "jepa probe checkpoint=runs/pretrain/ijepa/last.pt data=data/two_rooms",
     ),
     "plan": Stage(

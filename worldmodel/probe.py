@@ -5,6 +5,10 @@ average-pooled encoder features to the environment's true state, fitted on train
 episodes and scored by R^2 on held-out episodes; RankMe of the features; a PCA plot
 coloured by the true position. A video (V-JEPA) encoder reads the clip that ends at the
 probed frame (the episode's first frame repeated before its start).
+
+Given a `jepa train` checkpoint, the features are its world model's latents (the state the
+planner compares with the goal), and the probe adds the world model's report on the same
+data: prediction error against horizon beside copy-last, and the energy landscape.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from worldmodel.config import pick_device
 from worldmodel.data.dataset import EpisodeDataset
-from worldmodel.jepa.checkpoint import CheckpointError
+from worldmodel.jepa.checkpoint import CheckpointError, load
 from worldmodel.jepa.objectives import rankme
 
 
@@ -40,23 +45,57 @@ class ProbeConfig:
     tubelet: int = 1  # checkpoint=random: frames per token
 
 
+class WorldModelLatents:
+    """A `jepa train` checkpoint's encoder as the probe reads it: the latents the world
+    model predicts and the planner compares, one per frame (with the frames before it when
+    the encoder reads a history)."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        self.net = net
+        self.clip = net.encoder.frames
+
+    def to(self, device: str | torch.device) -> WorldModelLatents:
+        self.net.to(device)
+        return self
+
+    def eval(self) -> WorldModelLatents:
+        self.net.eval()
+        return self
+
+    def pooled(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Frames [N, C, H, W] or histories [N, k, C, H, W] -> latents [N, D] (fp32)."""
+        clips = pixels if pixels.dim() == 5 else pixels[:, None]
+        with torch.autocast(pixels.device.type, enabled=False):
+            return self.net.encode(clips)[:, -1].float()
+
+
 def load_encoder(checkpoint: str, image_size: int, model: str = "tiny", patch_size: int = 8,
-                 frames: int = 1, tubelet: int = 1):
-    """The perception encoder of a pretraining checkpoint, or a random one (``random``)."""
+                 frames: int = 1, tubelet: int = 1) -> tuple[Any, int, dict | None]:
+    """What to probe -> (encoder with ``pooled``, frames it reads per probed frame, the
+    checkpoint): the perception encoder of a `jepa pretrain` checkpoint, a random ViT
+    (``random``), or the encoder of a `jepa train` checkpoint (its world model's latents)."""
     from worldmodel.jepa.pretrain import model_from_checkpoint
     from worldmodel.jepa.vit import PRESETS, VisionTransformer, ViTConfig
+    from worldmodel.world_model.train import net_from_checkpoint
 
     if checkpoint == "random":
         torch.manual_seed(0)
-        return VisionTransformer(ViTConfig(image_size=image_size, patch_size=patch_size,
-                                           frames=frames, tubelet=tubelet, **PRESETS[model]))
-    jepa, ckpt = model_from_checkpoint(checkpoint)
+        vit = VisionTransformer(ViTConfig(image_size=image_size, patch_size=patch_size,
+                                          frames=frames, tubelet=tubelet, **PRESETS[model]))
+        return vit, frames if tubelet > 1 else 1, None
+    if "train_config" in load(checkpoint):
+        encoder, ckpt = net_from_checkpoint(checkpoint)
+        encoder, clip = WorldModelLatents(encoder), encoder.encoder.frames
+    else:
+        jepa, ckpt = model_from_checkpoint(checkpoint)
+        encoder = jepa.encoder
+        clip = encoder.cfg.frames if encoder.cfg.tubelet > 1 else 1
     if ckpt["image_size"] != image_size:
         raise CheckpointError(
             f"{checkpoint} was trained on {ckpt['image_size']}px images, the data has "
             f"{image_size}px; probe on matching data"
         )
-    return jepa.encoder
+    return encoder, clip, ckpt
 
 
 @torch.no_grad()
@@ -156,9 +195,8 @@ def mlp_probe(x_train, y_train, x_test, y_test, steps: int = 2000, seed: int = 0
 def probe(cfg: ProbeConfig) -> dict:
     """Fit and score the probes; write probe.json and pca.png into ``cfg.out``."""
     data = EpisodeDataset.open(cfg.data)
-    encoder = load_encoder(cfg.checkpoint, data.meta.image_size, frames=cfg.frames,
-                           tubelet=cfg.tubelet)
-    clip = encoder.cfg.frames if encoder.cfg.tubelet > 1 else 1
+    encoder, clip, ckpt = load_encoder(cfg.checkpoint, data.meta.image_size, frames=cfg.frames,
+                                       tubelet=cfg.tubelet)
     train_eps, test_eps = data.split(cfg.held_out, cfg.seed)
     eps = data.episodes
     length = data.meta.episode_length + 1
@@ -199,6 +237,14 @@ def probe(cfg: ProbeConfig) -> dict:
     }
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    if isinstance(encoder, WorldModelLatents):  # and how its predictor follows them
+        from worldmodel.world_model.report import evaluate_world_model
+
+        if ckpt["action_dim"] != data.meta.action_dim:
+            raise ValueError(f"{cfg.checkpoint} predicts {ckpt['action_dim']}-d actions, the "
+                             f"data holds {data.meta.action_dim}-d ones; probe on its env's data")
+        result["world_model_report"] = evaluate_world_model(
+            encoder.net.eval(), data, test_eps, train_eps, out)
     (out / "probe.json").write_text(json.dumps(result, indent=2))
     result["pca_plot"] = str(plot_pca(f_te, s_te, out / "pca.png"))
     return result
