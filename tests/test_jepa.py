@@ -361,6 +361,17 @@ def test_probe_on_a_tiny_run(two_rooms_data, tmp_path):
         probe(ProbeConfig(checkpoint="random", data=str(two_rooms_data.path), state_dims=[0, 9]))
 
 
+def test_probe_leaves_out_state_dimensions_that_never_change():
+    from worldmodel.probe import probed_dims
+
+    states = torch.randn(5, 7, 4)
+    states[..., 3] = 0.0  # e.g. Reacher's target velocity
+    assert probed_dims(states, None, "these states") == [0, 1, 2]
+    assert probed_dims(states, [1], "these states") == [1]
+    with pytest.raises(ValueError, match=r"dimension\(s\) \[3\] of these states never change"):
+        probed_dims(states, [0, 3], "these states")
+
+
 def test_probe_reads_clips_for_a_video_encoder(two_rooms_data, tmp_path):
     from worldmodel.probe import ProbeConfig, probe
 

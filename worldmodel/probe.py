@@ -192,6 +192,22 @@ def mlp_probe(x_train, y_train, x_test, y_test, steps: int = 2000, seed: int = 0
         return r2(predict(x_test), y_test)
 
 
+def probed_dims(states: torch.Tensor, requested: list[int] | None, what: str) -> list[int]:
+    """The state dimensions to probe among states [..., S]: ``requested``, or every one that
+    varies. A dimension that never changes (Reacher's target velocity) has no variance to
+    explain: R^2 is undefined there, and counting it as 1 would flatter the average."""
+    width = states.shape[-1]
+    varies = (states.reshape(-1, width).std(0) > 0).tolist()
+    dims = requested if requested is not None else [d for d in range(width) if varies[d]]
+    if not dims or any(not 0 <= d < width for d in dims):
+        raise ValueError(f"state_dims={dims}: {what} have {width} dimensions; pick from "
+                         f"0..{width - 1} (e.g. \"state_dims=[0,1]\")")
+    if not all(varies[d] for d in dims):
+        raise ValueError(f"state dimension(s) {[d for d in dims if not varies[d]]} of {what} "
+                         "never change: nothing to probe there; leave them out of state_dims")
+    return dims
+
+
 def probe(cfg: ProbeConfig) -> dict:
     """Fit and score the probes; write probe.json and pca.png into ``cfg.out``."""
     data = EpisodeDataset.open(cfg.data)
@@ -216,11 +232,7 @@ def probe(cfg: ProbeConfig) -> dict:
         pixels = eps["pixels"][ep[:, None], steps]
         return (pixels[:, 0] if clip == 1 else pixels), eps["state"][ep, t]
 
-    width = eps["state"].shape[-1]
-    dims = cfg.state_dims if cfg.state_dims is not None else list(range(width))
-    if not dims or any(not 0 <= d < width for d in dims):
-        raise ValueError(f"state_dims={dims}: the states of {data.meta.env_id} have {width} "
-                         f"dimensions; pick from 0..{width - 1} (e.g. \"state_dims=[0,1]\")")
+    dims = probed_dims(eps["state"], cfg.state_dims, f"the states of {cfg.data}")
     n_test = max(1, int(cfg.max_frames * cfg.held_out))
     (px_tr, s_tr), (px_te, s_te) = frames(train_eps, cfg.max_frames - n_test), frames(test_eps,
                                                                                     n_test)
