@@ -109,6 +109,11 @@ def test_unknown_env_and_policy(tmp_path):
     with pytest.raises(ValueError, match="unknown policy"):
         collect(CollectConfig(env=EnvConfig(episode_length=3, num_envs=1), policy="greedy",
                               out=str(tmp_path / "y"), progress=False))
+    assert not (tmp_path / "y").exists()  # no empty dataset left to block the corrected run
+    with pytest.raises(ValueError, match="noise correlation"):
+        collect(CollectConfig(env=EnvConfig(episode_length=3, num_envs=1),
+                              noise_correlation=1.5, out=str(tmp_path / "y"), progress=False))
+    assert not (tmp_path / "y").exists()
 
 
 def _index_of(data, state):

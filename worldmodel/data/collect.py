@@ -148,8 +148,9 @@ def collect(cfg: CollectConfig) -> tuple[EpisodeDataset, dict]:
     T = cfg.env.episode_length
     vec = make_vector_env(cfg.env, cfg.image_size, T)
     try:
-        data = open_or_create(cfg, vec)
+        # The policy first: a bad policy setting must not leave an empty dataset behind.
         policy = _policy(cfg, vec)
+        data = open_or_create(cfg, vec)
         behaviour = {"policy": cfg.policy, "noise": cfg.noise,
                      "noise_correlation": cfg.noise_correlation}
         if cfg.planner:
