@@ -17,7 +17,7 @@ from worldmodel.jepa.model import JEPA, JEPAConfig
 from worldmodel.jepa.objectives import rankme, sigreg, vicreg
 from worldmodel.jepa.official import import_official
 from worldmodel.jepa.pretrain import PretrainConfig, Pretrainer, TrainingError, pretrain
-from worldmodel.jepa.vit import Predictor, VisionTransformer, ViTConfig, attend
+from worldmodel.jepa.vit import Predictor, TargetBlocks, VisionTransformer, ViTConfig, attend
 
 TINY = {"dim": 32, "depth": 2, "heads": 2}
 
@@ -93,6 +93,25 @@ def test_predictor_blocks_are_independent():
     together = pred(ctx, cidx, tidx)
     alone = torch.cat([pred(ctx, cidx, tidx[:, j:j + 1]) for j in range(3)], 1)
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_predictor_mask_tokens_see_their_own_block_only():
+    """A mask token's prediction depends on where its block's other tokens are (the block
+    attends within itself), never on another block's; the last block, computed on the
+    target rows alone, gives what the full block gives there."""
+    torch.manual_seed(0)
+    pred = Predictor((4, 4), 32, dim=16, depth=2, heads=2)
+    ctx, cidx = torch.randn(1, 5, 32), torch.randint(0, 16, (1, 5))
+    tidx = torch.tensor([[[1, 2, 3], [8, 9, 10]]])
+    moved = tidx.clone()
+    moved[0, 0, 2] = 7  # one token of block 0 elsewhere
+    before, after = pred(ctx, cidx, tidx), pred(ctx, cidx, moved)
+    assert not torch.allclose(before[0, 0, :2], after[0, 0, :2])
+    torch.testing.assert_close(before[0, 1], after[0, 1])
+    layout = TargetBlocks(5, 2, 3)
+    x = torch.randn(1, 11, 16)
+    torch.testing.assert_close(pred.blocks[0](x, layout, targets_only=True),
+                               pred.blocks[0](x, layout)[:, 5:])
 
 
 @pytest.mark.parametrize("masked", [False, True])

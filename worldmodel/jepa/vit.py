@@ -106,6 +106,36 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     return torch.bmm(scores.softmax(-1), v).view(B, h, Lq, d)
 
 
+@dataclass(frozen=True)
+class TargetBlocks:
+    """Token layout of the one-pass predictor: ``context`` tokens, then ``blocks`` target
+    blocks of ``size`` mask tokens each. The context attends to the context only, a block's
+    mask tokens to the context and to their own block."""
+
+    context: int
+    blocks: int
+    size: int
+
+    def mask(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Boolean attention mask [L, L] (True: may attend), L = context + blocks * size."""
+        owner = torch.cat([torch.full((self.context,), -1),
+                           torch.arange(self.blocks).repeat_interleave(self.size)]).to(device)
+        query, key = owner[:, None], owner[None, :]
+        return (key == -1) | (query == key)
+
+
+def attend_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: TargetBlocks,
+                  targets_only: bool = False) -> torch.Tensor:
+    """``attend`` over the ``TargetBlocks`` layout. q, k, v [B, h, K + J*M, d] -> [B, h,
+    K + J*M, d], or with ``targets_only`` the target rows' [B, h, J*M, d]: their queries
+    alone (keys and values still cover the context)."""
+    mask = layout.mask(q.device)
+    if targets_only:
+        K = layout.context
+        return attend(q[:, :, K:], k, v, mask[K:])
+    return attend(q, k, v, mask)
+
+
 class Attention(nn.Module):
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
@@ -113,10 +143,17 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | TargetBlocks | None = None,
+                targets_only: bool = False) -> torch.Tensor:
+        """x [B, L, D] -> [B, L, D]; with a ``TargetBlocks`` layout and ``targets_only``,
+        the outputs of the target rows only [B, L - context, D]."""
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
-        return self.proj(attend(q, k, v, mask).transpose(1, 2).reshape(B, L, D))
+        if isinstance(mask, TargetBlocks):
+            out = attend_blocks(q, k, v, mask, targets_only)
+        else:
+            out = attend(q, k, v, mask)
+        return self.proj(out.transpose(1, 2).reshape(B, out.shape[2], D))
 
     def extend(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None
                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
@@ -140,8 +177,15 @@ class Block(nn.Module):
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), mask)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | TargetBlocks | None = None,
+                targets_only: bool = False) -> torch.Tensor:
+        """x [B, L, D] -> [B, L, D]; with ``targets_only`` (a ``TargetBlocks`` layout) the
+        target rows only: the context still gives keys and values, but nothing else of its
+        rows is computed."""
+        attended = self.attn(self.norm1(x), mask, targets_only)
+        if targets_only:
+            x = x[:, mask.context:]
+        x = x + attended
         return x + self.mlp(self.norm2(x))
 
     def extend(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None
@@ -242,11 +286,12 @@ class Predictor(nn.Module):
     """Narrow ViT: context tokens + a learned mask token at each target position -> the
     target representations.
 
-    Several target blocks are predicted in one pass: the attention mask lets each block's
-    mask tokens see the context and their own block only, and the context see the context
-    only (mask tokens carry nothing but a position), so each block gets exactly the
-    prediction it would get in a pass of its own, at a fraction of the cost of one pass per
-    block.
+    Several target blocks are predicted in one pass (``TargetBlocks``): the attention mask
+    lets each block's mask tokens see the context and their own block, and the context see
+    the context only (mask tokens carry nothing but a position), so each block gets exactly
+    the prediction it would get in a pass of its own, at a fraction of the cost of one pass
+    per block. Only the mask tokens' outputs are read, so the last block computes nothing
+    else.
     """
 
     def __init__(self, grid: tuple[int, ...], in_dim: int, dim: int = 96, depth: int = 4,
@@ -263,14 +308,6 @@ class Predictor(nn.Module):
         self.apply(_init_weights)
         nn.init.trunc_normal_(self.mask_token, std=0.02)
 
-    @staticmethod
-    def block_mask(k: int, blocks: int, m: int, device: torch.device) -> torch.Tensor:
-        """Boolean attention mask [L, L] (True: may attend), L = k + blocks * m."""
-        owner = torch.cat([torch.full((k,), -1), torch.arange(blocks).repeat_interleave(m)])
-        owner = owner.to(device)
-        query, key = owner[:, None], owner[None, :]
-        return (key == -1) & ((query == key) | (query >= 0))
-
     def forward(self, context: torch.Tensor, context_idx: torch.Tensor,
                 target_idx: torch.Tensor) -> torch.Tensor:
         """context [B, K, Din], context_idx [B, K], target_idx [B, J, M] -> [B, J, M, Dout]."""
@@ -280,8 +317,8 @@ class Predictor(nn.Module):
         x = self.embed(context) + pos[context_idx]
         queries = self.mask_token.to(x.dtype) + pos[target_idx.reshape(B, J * M)]
         x = torch.cat([x, queries], dim=1)
-        mask = self.block_mask(K, J, M, x.device)
-        for block in self.blocks:
-            x = block(x, mask)
-        out = self.head(self.norm(x[:, K:]))
-        return out.reshape(B, J, M, -1)
+        layout = TargetBlocks(K, J, M)
+        for block in self.blocks[:-1]:
+            x = block(x, layout)
+        x = self.blocks[-1](x, layout, targets_only=True)
+        return self.head(self.norm(x)).reshape(B, J, M, -1)
