@@ -40,6 +40,26 @@ def test_tiny_collect_writes_dataset_and_preview(tmp_path, capsys):
     assert len(EpisodeDataset.open(out)) == 3
 
 
+def test_multirun_sweeps_every_combination_into_its_own_folder(tmp_path, capsys):
+    from worldmodel.sweep import expand
+
+    jobs = expand(["actor=cem,mppi", "actor.params.samples=10,20", "episodes=2"])
+    assert [tag for tag, _ in jobs] == [
+        "actor=cem,actor.params.samples=10", "actor=cem,actor.params.samples=20",
+        "actor=mppi,actor.params.samples=10", "actor=mppi,actor.params.samples=20"]
+    assert jobs[1][1] == ["episodes=2", "actor=cem", "actor.params.samples=20"]
+    out = tmp_path / "d"
+    rc = main(["collect", "-m", "episodes=0,2", "env.episode_length=3",
+               "env.num_envs=1", f"out={out}", "progress=false", "preview=0"])
+    assert rc == 1  # the first job's episodes=0 fails; the second still runs
+    captured = capsys.readouterr()
+    assert "episodes must be at least 1" in captured.err
+    rows = json.loads(captured.out[captured.out.rindex('{\n  "sweep"'):])["sweep"]
+    assert [(r["job"], r["exit_code"]) for r in rows] == [("episodes=0", 1), ("episodes=2", 0)]
+    assert rows[1]["episodes_total"] == 2 and len(EpisodeDataset.open(out / "episodes=2")) == 2
+    assert main(["collect", "-m", "episodes=1,(", f"out={out}"]) == 2
+
+
 def test_bad_overrides_are_named(capsys, tmp_path):
     assert main(["collect", "no_such_key=1"]) == 2
     assert "unknown config key 'no_such_key'" in capsys.readouterr().err

@@ -165,24 +165,13 @@ def _stage_help(name: str, stage: Stage) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``jepa`` console script."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help", "help"):
-        print(_usage())
-        return 0
-    name, rest = args[0], args[1:]
+def _run_stage(name: str, stage: Stage, overrides: list[str],
+               subfolder: str = "") -> tuple[int, dict | None]:
+    """Compose, run and report one ``jepa <name>`` job -> (exit code, its summary)."""
     try:
-        if name == "envs":
-            _print_envs()
-            return 0
-        if name not in STAGES:
-            raise UsageError(f"unknown command {name!r}; commands: {', '.join([*STAGES, 'envs'])}")
-        stage = STAGES[name]
-        if any(a in ("-h", "--help") for a in rest):
-            print(_stage_help(name, stage))
-            return 0
-        cfg = compose(name, rest, _load(stage.schema))
+        cfg = compose(name, overrides, _load(stage.schema))
+        if subfolder:  # a sweep's job: its own folder under the out it resolves to
+            cfg.out = str(Path(cfg.out) / subfolder)
         reuse_freed_memory()  # every stage makes and drops MB-sized tensors in its loop
         result = _load(stage.run)(cfg)
         if "table" in result:
@@ -193,14 +182,69 @@ def main(argv: list[str] | None = None) -> int:
                 f"stopped by {result['stopped_by']} at step {result['steps']} with a "
                 "checkpoint; add resume=true to the same command to finish")
             print(f"jepa {name}: {told}", file=sys.stderr)
-            return 128 + signal.Signals[result["stopped_by"]]
+            return 128 + signal.Signals[result["stopped_by"]], result
+        return 0, result
     except UsageError as err:
         print(f"jepa {name}: error: {err}", file=sys.stderr)
-        return 2
+        return 2, None
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"jepa {name}: error: {err}", file=sys.stderr)
-        return 1
-    return 0
+        return 1, None
+
+
+def _sweep(name: str, stage: Stage, overrides: list[str]) -> int:
+    """``-m``: every combination of the sweeps, one after the other; a summary row per job
+    at the end. A job that fails does not stop the others; a stop signal stops the sweep."""
+    from hydra.errors import HydraException
+
+    from worldmodel.sweep import expand
+
+    try:
+        jobs = expand(overrides)
+    except HydraException as err:
+        print(f"jepa {name}: error: {err}", file=sys.stderr)
+        return 2
+    rows, code = [], 0
+    for k, (tag, job) in enumerate(jobs, 1):
+        print(f"jepa {name} [{k}/{len(jobs)}] {tag or '(no sweep)'}", file=sys.stderr)
+        rc, result = _run_stage(name, stage, job, tag)
+        scalars = {key: v for key, v in (result or {}).items()
+                   if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+        rows.append({"job": tag, "exit_code": rc, **scalars})
+        code = code or rc
+        if rc >= 128:
+            break
+    print(json.dumps({"sweep": rows}, indent=2))
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``jepa`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    name, rest = args[0], args[1:]
+    if name == "envs":
+        _print_envs()
+        return 0
+    if name not in STAGES:
+        print(f"jepa {name}: error: unknown command {name!r}; commands: "
+              f"{', '.join([*STAGES, 'envs'])}", file=sys.stderr)
+        return 2
+    stage = STAGES[name]
+    if any(a in ("-h", "--help") for a in rest):
+        try:
+            print(_stage_help(name, stage))
+        except UsageError as err:
+            print(f"jepa {name}: error: {err}", file=sys.stderr)
+            return 2
+        return 0
+    multirun = [a for a in rest if a in ("-m", "--multirun")]
+    rest = [a for a in rest if a not in ("-m", "--multirun")]
+    if multirun:
+        return _sweep(name, stage, rest)
+    return _run_stage(name, stage, rest)[0]
 
 
 if __name__ == "__main__":
