@@ -140,7 +140,7 @@ def _usage() -> str:
     rows = [f"  {name:{width}}  {s.summary}" for name, s in STAGES.items()]
     rows.append(f"  {'envs':{width}}  list the environments")
     return (
-        "usage: jepa <command> [key=value ...] [group=option ...]\n\n"
+        "usage: jepa <command> [-m] [key=value ...] [group=option ...]\n\n"
         "Energy-based world models with JEPA perception and latent-space planning.\n\n"
         "commands:\n" + "\n".join(rows) + "\n\n`jepa <command> --help` shows its config."
     )
@@ -159,7 +159,8 @@ def _stage_help(name: str, stage: Stage) -> str:
     options = options or "  (none: set keys directly)"
     body = OmegaConf.to_yaml(OmegaConf.structured(cfg))
     return (
-        f"usage: jepa {name} [key=value ...] [group=option ...]\n\n{stage.summary}.\n\n"
+        f"usage: jepa {name} [-m] [key=value ...] [group=option ...]\n\n{stage.summary}.\n"
+        "-m (--multirun): one run per combination of comma-separated values (a,b).\n\n"
         f"config groups (choose with group=option):\n{options}\n\n"
         f"defaults:\n{body}\nexample:\n  {stage.example}"
     )
