@@ -23,7 +23,7 @@ import torch
 
 from worldmodel.config import pick_device
 from worldmodel.data.dataset import EpisodeDataset
-from worldmodel.jepa.checkpoint import CheckpointError, load
+from worldmodel.jepa.checkpoint import CheckpointError, checkpoint_kind, load
 from worldmodel.jepa.objectives import rankme
 
 
@@ -83,7 +83,7 @@ def load_encoder(checkpoint: str, image_size: int, model: str = "tiny", patch_si
         vit = VisionTransformer(ViTConfig(image_size=image_size, patch_size=patch_size,
                                           frames=frames, tubelet=tubelet, **PRESETS[model]))
         return vit, frames if tubelet > 1 else 1, None
-    if "train_config" in load(checkpoint):
+    if checkpoint_kind(load(checkpoint)) == "train":
         encoder, ckpt = net_from_checkpoint(checkpoint)
         encoder, clip = WorldModelLatents(encoder), encoder.encoder.frames
     else:

@@ -56,12 +56,6 @@ class StopSignal:
         so every process must call this after every step."""
         return agree(float(self.received is not None)) > 0
 
-    @property
-    def exit_code(self) -> int:
-        """The shell's code for death by the signal received (130 for SIGINT, 143 for
-        SIGTERM): a script running the next stage sees that this one did not finish."""
-        return 128 + int(self.received) if self.received is not None else 0
-
 
 def ignore_stop_signals(worker_id: int = 0) -> None:
     """DataLoader ``worker_init_fn``: Ctrl-C reaches the terminal's whole process group and

@@ -14,6 +14,13 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from worldmodel.distributed import global_max
+from worldmodel.jepa.checkpoint import (
+    CheckpointError,
+    check_same_run,
+    load,
+    load_matching,
+    save_atomic,
+)
 from worldmodel.jepa.schedules import Progress
 from worldmodel.stop_signal import StopSignal
 
@@ -22,12 +29,47 @@ class TrainingError(RuntimeError):
     """Training cannot go on (e.g. the loss became NaN); the message says what to do."""
 
 
-def check_finite_weights(module: torch.nn.Module, step: int, last: Path) -> None:
-    """Raise before a checkpoint would overwrite the last good one with NaN or inf weights."""
-    if not all(torch.isfinite(p).all() for p in module.parameters()):
-        raise TrainingError(
-            f"the weights became NaN or infinite before step {step}; the last good checkpoint "
-            f"{last} is intact. Lower lr (or raise warmup), then resume=true")
+class RunCheckpoint:
+    """A run's ``last.pt``: weights, optimiser, step and clock, written atomically, plus what
+    the trainer adds (its config under ``config_key``, the data's description).
+
+    A new run refuses to overwrite it; ``resume=true`` restores from it, refusing a
+    checkpoint made with other values of ``resume_keys`` (the run would silently change
+    course)."""
+
+    def __init__(self, path: Path, module: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                 clock: Progress, config_key: str, resume_keys: tuple[str, ...]) -> None:
+        self.path, self.module, self.optimizer, self.clock = path, module, optimizer, clock
+        self.config_key, self.resume_keys = config_key, resume_keys
+
+    def save(self, step: int, config: dict[str, Any], extra: dict[str, Any]) -> None:
+        """Write it; never over a good checkpoint with NaN or infinite weights."""
+        if not all(torch.isfinite(p).all() for p in self.module.parameters()):
+            raise TrainingError(
+                f"the weights became NaN or infinite before step {step}; the last good "
+                f"checkpoint {self.path} is intact. Lower lr (or raise warmup), then "
+                "resume=true")
+        save_atomic({self.config_key: config, **extra, "step": step,
+                     **self.clock.state_dict(), "model": self.module.state_dict(),
+                     "optimizer": self.optimizer.state_dict()}, self.path)
+
+    def start(self, resume: bool, config: dict[str, Any], device: torch.device) -> int:
+        """The step a run with ``config`` starts from: 0 for a new run, the checkpoint's
+        (weights, optimiser and clock restored) with ``resume``."""
+        if not resume:
+            if self.path.exists():
+                raise CheckpointError(f"{self.path} exists: pass resume=true to continue that "
+                                      "run, or choose another out=")
+            return 0
+        if not self.path.exists():
+            raise CheckpointError(f"resume=true but there is no checkpoint at {self.path}; "
+                                  "drop resume=true to start a new run")
+        ckpt = load(self.path, map_location=device)
+        check_same_run(ckpt[self.config_key], config, self.resume_keys, self.path)
+        load_matching(self.module, ckpt["model"], f"checkpoint {self.path}")
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.clock.load_state_dict(ckpt)
+        return int(ckpt["step"])
 
 
 @runtime_checkable

@@ -38,18 +38,24 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
                               f"{err}") from err
 
 
+def checkpoint_kind(ckpt: dict[str, Any]) -> str | None:
+    """Which command wrote ``ckpt``: ``train``, ``pretrain`` or None (another program)."""
+    if "train_config" in ckpt:
+        return "train"
+    return "pretrain" if "config" in ckpt and "model" in ckpt else None
+
+
 def expect_kind(ckpt: dict[str, Any], path: str | Path, kind: str) -> None:
     """Raise unless ``ckpt`` was written by ``jepa <kind>`` (``pretrain`` or ``train``), naming
     what it is instead and what to do with it."""
-    is_train = "train_config" in ckpt
-    is_pretrain = not is_train and "config" in ckpt and "model" in ckpt
-    if (kind == "train" and is_train) or (kind == "pretrain" and is_pretrain):
+    found = checkpoint_kind(ckpt)
+    if found == kind:
         return
-    if is_pretrain:  # an encoder where a world model is wanted
+    if found == "pretrain":  # an encoder where a world model is wanted
         hint = ("it is a `jepa pretrain` checkpoint (an encoder alone); train a world model "
                 f"on it with `jepa train recipe=frozen perception_checkpoint={path}` and use "
                 "that run's last.pt")
-    elif is_train:  # a world model where a pretrained encoder is wanted
+    elif found == "train":  # a world model where a pretrained encoder is wanted
         hint = ("it is a `jepa train` checkpoint (a world model); give the last.pt of a "
                 "`jepa pretrain` run")
     else:

@@ -19,15 +19,12 @@ from worldmodel.data.dataset import EpisodeDataset
 from worldmodel.data.loaders import Clips, Frames, StepBatchSampler
 from worldmodel.distributed import Processes, all_finite, setup, teardown
 from worldmodel.stop_signal import ignore_stop_signals
-from worldmodel.train_loop import TrainingError, check_finite_weights, run_steps
+from worldmodel.train_loop import RunCheckpoint, TrainingError, run_steps
 
 from .checkpoint import (
-    CheckpointError,
-    check_same_run,
     expect_kind,
     load,
     load_matching,
-    save_atomic,
 )
 from .masks import MaskCollator, MultiBlockMasks, TubeMasks
 from .model import JEPA, JEPAConfig
@@ -151,6 +148,8 @@ class Pretrainer:
         self.wd = Cosine(cfg.weight_decay[0], cfg.weight_decay[1], total)
         self.momentum = Linear(cfg.ema[0], cfg.ema[1], total)
         self.step = 0
+        self.checkpoint = RunCheckpoint(self.out / "last.pt", self.model, self.optimizer,
+                                        self.clock, "config", RESUME_KEYS)
         self.autocast = cfg.bf16 and procs.device.type in ("cpu", "cuda")
         # this run's progress bar, logs and counts (set up by ``run``)
         self.bar, self.writer, self.rows, self.log_file = None, None, None, None
@@ -159,26 +158,12 @@ class Pretrainer:
     # -- checkpoints --------------------------------------------------------------------
     @property
     def last(self) -> Path:
-        return self.out / "last.pt"
+        return self.checkpoint.path
 
     def save(self) -> None:
-        """Checkpoint atomically; never over a good checkpoint with non-finite weights."""
-        if not self.procs.main:
-            return
-        check_finite_weights(self.model, self.step, self.last)
-        save_atomic({
-            "config": asdict(self.cfg), "image_size": self.data.meta.image_size,
-            "env_id": self.data.meta.env_id, "step": self.step, **self.clock.state_dict(),
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-        }, self.last)
-
-    def resume(self) -> None:
-        ckpt = load(self.last, map_location=self.procs.device)
-        check_same_run(ckpt["config"], asdict(self.cfg), RESUME_KEYS, self.last)
-        load_matching(self.model, ckpt["model"], f"checkpoint {self.last}")
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.step = int(ckpt["step"])
-        self.clock.load_state_dict(ckpt)
+        if self.procs.main:
+            self.checkpoint.save(self.step, asdict(self.cfg), {
+                "image_size": self.data.meta.image_size, "env_id": self.data.meta.env_id})
 
     # -- data ---------------------------------------------------------------------------
     def loader(self) -> torch.utils.data.DataLoader:
@@ -256,14 +241,7 @@ class Pretrainer:
 
     def run(self) -> dict:
         cfg = self.cfg
-        if cfg.resume:
-            if not self.last.exists():
-                raise CheckpointError(f"resume=true but there is no checkpoint at {self.last}; "
-                                      "drop resume=true to start a new run")
-            self.resume()
-        elif self.last.exists():
-            raise CheckpointError(f"{self.last} exists: pass resume=true to continue that run, "
-                                  "or choose another out=")
+        self.step = self.checkpoint.start(cfg.resume, asdict(cfg), self.procs.device)
         self.out.mkdir(parents=True, exist_ok=True)
         if self.procs.main:
             (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))

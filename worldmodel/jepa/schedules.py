@@ -114,10 +114,9 @@ class Progress:
         self.seconds = float(ckpt.get("seconds", 0.0))
         self.warmup_seconds = ckpt.get("warmup_seconds")
 
-    def begin(self) -> bool:
-        """Start this run's clock -> whether the budget is already spent."""
+    def begin(self) -> None:
+        """Start this run's clock."""
         self._started, self._before, self.this_run = time.perf_counter(), self.seconds, 0.0
-        return self.spent(self.seconds, 0.0)
 
     def tick(self, agree: Callable[[float], float] = float) -> bool:
         """After a step: advance the clock by this run's wall-clock, as ``agree`` settles it

@@ -36,16 +36,14 @@ from worldmodel.distributed import (
 )
 from worldmodel.jepa.checkpoint import (
     CheckpointError,
-    check_same_run,
     expect_kind,
     load,
     load_matching,
-    save_atomic,
 )
 from worldmodel.jepa.schedules import Progress, WarmupCosine
 from worldmodel.perception.cnn import ConvEncoder
 from worldmodel.perception.history import stack_frames
-from worldmodel.train_loop import TrainingError, check_finite_weights, run_steps
+from worldmodel.train_loop import RunCheckpoint, TrainingError, run_steps
 
 from .base import chunk_actions
 from .predictors import ACTransformer, MLPPredictor
@@ -383,6 +381,8 @@ class Trainer:
         self.clock = Progress.of(cfg.schedule, cfg.steps, cfg.warmup, cfg.max_minutes)
         self.lr = WarmupCosine(cfg.lr, self.clock.total, cfg.warmup, end=cfg.lr * 0.01)
         self.step = 0
+        self.checkpoint = RunCheckpoint(self.out / "last.pt", self.net, self.optimizer,
+                                        self.clock, "train_config", RESUME_KEYS)
         self.train_eps, self.test_eps = self.data.split(cfg.held_out, cfg.seed)
         self.perception_config = (load(cfg.perception_checkpoint)["config"]
                                   if cfg.recipe == "frozen" else None)
@@ -391,39 +391,21 @@ class Trainer:
     # -- checkpoints --------------------------------------------------------------------
     @property
     def last(self) -> Path:
-        return self.out / "last.pt"
+        return self.checkpoint.path
 
     def save(self) -> None:
-        """Checkpoint atomically; never over a good checkpoint with non-finite weights."""
-        if not self.procs.main:
-            return
-        check_finite_weights(self.net, self.step, self.last)
-        meta = self.data.meta
-        save_atomic({
-            "train_config": asdict(self.cfg), "perception_config": self.perception_config,
-            "image_size": meta.image_size, "action_dim": meta.action_dim,
-            "env_id": meta.env_id, "env_kwargs": meta.env_kwargs, "step": self.step,
-            **self.clock.state_dict(), "model": self.net.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-        }, self.last)
+        if self.procs.main:
+            meta = self.data.meta
+            self.checkpoint.save(self.step, asdict(self.cfg), {
+                "perception_config": self.perception_config, "image_size": meta.image_size,
+                "action_dim": meta.action_dim, "env_id": meta.env_id,
+                "env_kwargs": meta.env_kwargs})
 
     def start(self) -> None:
         """Resume from ``last.pt``, or start afresh (from ``init``'s weights if given)."""
         cfg, dev = self.cfg, self.procs.device
-        if cfg.resume:
-            if not self.last.exists():
-                raise CheckpointError(f"resume=true but there is no checkpoint at {self.last}; "
-                                      "drop resume=true to start a new run")
-            ckpt = load(self.last, map_location=dev)
-            check_same_run(ckpt["train_config"], asdict(cfg), RESUME_KEYS, self.last)
-            load_matching(self.net, ckpt["model"], f"checkpoint {self.last}")
-            self.optimizer.load_state_dict(ckpt["optimizer"])
-            self.step = int(ckpt["step"])
-            self.clock.load_state_dict(ckpt)
-        elif self.last.exists():
-            raise CheckpointError(f"{self.last} exists: pass resume=true to continue, or "
-                                  "another out=")
-        elif cfg.init:
+        self.step = self.checkpoint.start(cfg.resume, asdict(cfg), dev)
+        if not cfg.resume and cfg.init:
             # New data, same architecture: the weights carry over, the optimiser starts afresh.
             load_matching(self.net, load(cfg.init, map_location=dev)["model"],
                           f"init checkpoint {cfg.init}")
