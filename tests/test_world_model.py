@@ -18,9 +18,11 @@ from worldmodel.jepa.pretrain import PretrainConfig, pretrain
 from worldmodel.perception.history import FrameHistory, stack_frames
 from worldmodel.world_model.fused_rollout import FusedMLPRollout, fused_ops_available
 from worldmodel.world_model.learned import LearnedWorldModel
+from worldmodel.world_model.net import net_from_checkpoint
 from worldmodel.world_model.predictors import ACTransformer, MLPPredictor
 from worldmodel.world_model.report import agent_position
-from worldmodel.world_model.train import TrainConfig, net_from_checkpoint, train
+from worldmodel.world_model.train import train
+from worldmodel.world_model.train_config import TrainConfig
 
 
 def test_transformer_is_block_causal():
@@ -110,8 +112,8 @@ def test_keypoint_pooling_follows_a_small_object_smoothly():
     """A 6-px square sliding across a static scene: its keypoint moves with it, step by
     step, while the mean-pooled features of the same frozen ViT jump about (a hash)."""
     from worldmodel.jepa.vit import VisionTransformer, ViTConfig
+    from worldmodel.perception.frozen_vit import FrozenPooledEncoder
     from worldmodel.world_model.report import latent_step_ratio
-    from worldmodel.world_model.train import FrozenPooledEncoder
 
     torch.manual_seed(0)
     vit = VisionTransformer(ViTConfig(image_size=64, patch_size=8, dim=64, depth=2, heads=2))
@@ -319,7 +321,7 @@ def test_two_processes_match_one_on_the_same_global_batch(two_rooms_data, tmp_pa
     import subprocess
     import sys
 
-    from worldmodel.world_model.train import build_net
+    from worldmodel.world_model.net import build_net
 
     def cfg(name):
         return _cfg(two_rooms_data, tmp_path / name, steps=1, warmup=0, frames=2, bf16=False)

@@ -79,7 +79,7 @@ _NETS: dict[str, tuple] = {}  # checkpoint path -> (net, ckpt): perception and w
 
 def _trained(path: str | None, what: str, env):
     """The (cached) `jepa train` network at ``path``, checked against ``env``."""
-    from worldmodel.world_model.train import net_from_checkpoint
+    from worldmodel.world_model.net import net_from_checkpoint
 
     if not path:  # no checkpoint named: the one shipped for this environment
         from worldmodel.checkpoints import shipped

@@ -100,7 +100,7 @@ STAGES: dict[str, Stage] = {
         "jepa pretrain data=data/two_rooms method=ijepa model=tiny steps=2000",
     ),
     "train": Stage(
-        "worldmodel.world_model.train:TrainConfig", "worldmodel.world_model.train:train",
+        "worldmodel.world_model.train_config:TrainConfig", "worldmodel.world_model.train:train",
         "train the action-conditioned world model (end-to-end, or on a frozen JEPA encoder)",
         "jepa train data=data/two_rooms recipe=end_to_end predictor=mlp steps=3000",
     ),

@@ -76,7 +76,7 @@ def load_encoder(checkpoint: str, image_size: int, model: str = "tiny", patch_si
     (``random``), or the encoder of a `jepa train` checkpoint (its world model's latents)."""
     from worldmodel.jepa.pretrain import model_from_checkpoint
     from worldmodel.jepa.vit import PRESETS, VisionTransformer, ViTConfig
-    from worldmodel.world_model.train import net_from_checkpoint
+    from worldmodel.world_model.net import net_from_checkpoint
 
     if checkpoint == "random":
         torch.manual_seed(0)
