@@ -18,6 +18,7 @@ from worldmodel.jepa.objectives import rankme, sigreg, vicreg
 from worldmodel.jepa.official import import_official
 from worldmodel.jepa.pretrain import PretrainConfig, Pretrainer, TrainingError, pretrain
 from worldmodel.jepa.vit import Predictor, TargetBlocks, VisionTransformer, ViTConfig, attend
+from worldmodel.run_log import RunLog, read_log
 
 TINY = {"dim": 32, "depth": 2, "heads": 2}
 
@@ -201,6 +202,12 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(two_rooms_data, tm
     b = load(tmp_path / "halves" / "last.pt")["model"]
     for key in a:
         torch.testing.assert_close(a[key], b[key], msg=key)
+    # The resumed run's log continues the first half's, under one header.
+    straight, halves = (read_log(tmp_path / run / "log.csv") for run in ("straight", "halves"))
+    assert [r["step"] for r in halves] == [r["step"] for r in straight] == [3, 6]
+    for x, y in zip(straight, halves, strict=True):
+        assert x["loss"] == pytest.approx(y["loss"]) and x["rankme"] == pytest.approx(y["rankme"])
+    assert (tmp_path / "halves" / "pretrain.png").exists()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -413,3 +420,22 @@ def test_pooled_features_keep_fp32_under_autocast():
             pooled = vit.pooled(x)
     assert pooled.dtype == torch.float32
     torch.testing.assert_close(pooled, exact)
+
+
+def test_run_log_keeps_the_columns_it_began_with(tmp_path):
+    """A CSV log resumed by a version that logs more columns stays aligned under its first
+    header; a JSON-lines log takes whatever each row holds."""
+    path = tmp_path / "log.csv"
+    with RunLog(path, ["step", "loss"]) as first:
+        first.write({"step": 1, "loss": 0.5, "lr": 1e-3})
+    with RunLog(path, ["step", "lr", "loss"]) as resumed:
+        resumed.write({"step": 2, "loss": 0.25, "lr": 2e-3})
+    assert path.read_text().splitlines() == ["step,loss", "1,0.5", "2,0.25"]
+    assert read_log(path) == [{"step": 1, "loss": 0.5}, {"step": 2, "loss": 0.25}]
+    lines = tmp_path / "log.jsonl"
+    with RunLog(lines) as jsonl:
+        jsonl.write({"step": 1, "loss": 0.5})
+        jsonl.write({"step": 2, "loss": 0.25, "rankme": 3.0})
+    assert read_log(lines)[1] == {"step": 2, "loss": 0.25, "rankme": 3.0}
+    with pytest.raises(ValueError, match="needs its columns"):
+        RunLog(tmp_path / "other.csv")

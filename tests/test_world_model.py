@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -78,8 +80,24 @@ def test_end_to_end_recipe_learns_and_reports(two_rooms_data, tmp_path, predicto
     assert (tmp_path / "run" / "prediction_error.png").exists()
     assert (tmp_path / "run" / "energy_landscape.png").exists()
     assert 0.0 <= report["latent_step_ratio"] < 2.0
+    # The log: the learning rate and the latents' RankMe beside each loss part, the same
+    # scalars in TensorBoard, and the curves plotted.
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").open()]
+    assert [r["step"] for r in rows] == [2, 4, 6]
+    assert rows[0]["lr"] < rows[1]["lr"]  # warming up
+    assert all(1.0 <= r["rankme"] <= 16 for r in rows)  # latent_dim 16
+    assert {"prediction", "variance", "covariance", "inverse"} <= rows[-1].keys()
+    assert summary["rankme"] == rows[-1]["rankme"]
+    assert Path(summary["plot"]).name == "training.png" and Path(summary["plot"]).exists()
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
     net, ckpt = net_from_checkpoint(tmp_path / "run" / "last.pt")
     assert ckpt["step"] == 6 and ckpt["env_id"] == "worldmodel/TwoRooms-v0"
+
+
+def test_collapsing_latents_warn(two_rooms_data, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        train(_cfg(two_rooms_data, tmp_path / "run", steps=2, rankme_warn=1e9))
+    assert "latents may be collapsing" in caplog.text
 
 
 def test_latent_step_ratio_tells_smooth_latents_from_a_hash():

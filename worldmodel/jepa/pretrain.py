@@ -4,9 +4,7 @@ baseline, with logs, plots and atomic resumable checkpoints, under torchrun or a
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
-import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +16,7 @@ from worldmodel.config import check_ranges, pick_device
 from worldmodel.data.dataset import EpisodeDataset
 from worldmodel.data.loaders import Clips, Frames, StepBatchSampler
 from worldmodel.distributed import Processes, all_finite, setup, teardown
+from worldmodel.run_log import RunLog, plot_log, warn_if_collapsing
 from worldmodel.stop_signal import ignore_stop_signals
 from worldmodel.train_loop import RunCheckpoint, TrainingError, run_steps
 
@@ -31,8 +30,6 @@ from .model import JEPA, JEPAConfig
 from .objectives import rankme
 from .schedules import Cosine, Linear, Progress, WarmupCosine
 from .vit import PRESETS, ViTConfig
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -125,6 +122,10 @@ RESUME_KEYS = ("method", "objective", "model", "patch_size", "frames", "tubelet"
                "predictor_dim", "predictor_depth", "batch_size", "steps", "seed", "schedule")
 
 
+LOG_FIELDS = ("step", "loss", "prediction", "regulariser", "lr", "momentum", "rankme",
+              "images_per_s", "seconds")
+
+
 class Pretrainer:
     """One pretraining run: build, resume, step, log, checkpoint."""
 
@@ -151,8 +152,8 @@ class Pretrainer:
         self.checkpoint = RunCheckpoint(self.out / "last.pt", self.model, self.optimizer,
                                         self.clock, "config", RESUME_KEYS)
         self.autocast = cfg.bf16 and procs.device.type in ("cpu", "cuda")
-        # this run's progress bar, logs and counts (set up by ``run``)
-        self.bar, self.writer, self.rows, self.log_file = None, None, None, None
+        # this run's progress bar, log and counts (set up by ``run``)
+        self.bar, self.log = None, None
         self.images, self.last_rank = 0, None
 
     # -- checkpoints --------------------------------------------------------------------
@@ -219,24 +220,17 @@ class Pretrainer:
             return self.model.encoder(pixels.to(self.procs.device)).float().mean(1)
 
     def after_step(self, batch, metrics: dict[str, float], log_row: bool) -> None:
-        """Progress bar; with ``log_row``, RankMe and a row of the CSV and TensorBoard logs."""
+        """Progress bar; with ``log_row``, RankMe and a row of the log (CSV, TensorBoard)."""
         self.images += batch.shape[0] * self.procs.world
         self.bar.update(1)
         if not log_row:
             return
         self.last_rank = rankme(self.embeddings(batch["pixels"]))
-        if self.last_rank < self.cfg.rankme_warn:
-            log.warning("RankMe %.2f < %.2f at step %d: the representation may be collapsing",
-                        self.last_rank, self.cfg.rankme_warn, self.step)
+        warn_if_collapsing(self.last_rank, self.cfg.rankme_warn, self.step, "representation")
         elapsed = self.clock.this_run
-        row = {**metrics, "step": self.step, "rankme": self.last_rank,
-               "images_per_s": self.images / elapsed, "seconds": elapsed}
-        if self.rows:
-            self.rows.writerow(row)
-            self.log_file.flush()  # a run killed outright keeps its log
-        if self.writer:
-            for k in ("loss", "lr", "momentum", "rankme", "images_per_s"):
-                self.writer.add_scalar(k, row[k], self.step)
+        if self.log is not None:
+            self.log.write({**metrics, "step": self.step, "rankme": self.last_rank,
+                            "images_per_s": self.images / elapsed, "seconds": elapsed})
         self.bar.set_postfix(loss=f"{metrics['loss']:.4f}", rankme=f"{self.last_rank:.1f}")
 
     def run(self) -> dict:
@@ -250,14 +244,7 @@ class Pretrainer:
                 total=cfg.steps if self.clock.by_steps else None, initial=self.step,
                 desc=f"pretrain {cfg.method}", disable=not (cfg.progress and self.procs.main)))
             if self.procs.main:
-                self.writer = _tensorboard(self.out)
-                if self.writer is not None:
-                    stack.callback(self.writer.close)
-                self.log_file = stack.enter_context((self.out / "log.csv").open("a", newline=""))
-                fields = ["step", "loss", "lr", "momentum", "rankme", "images_per_s", "seconds"]
-                self.rows = csv.DictWriter(self.log_file, fields, extrasaction="ignore")
-                if self.log_file.tell() == 0:
-                    self.rows.writeheader()
+                self.log = stack.enter_context(RunLog(self.out / "log.csv", LOG_FIELDS))
             begun, seen, self.images, self.last_rank = time.perf_counter(), self.step, 0, None
             stopped_by = run_steps(self, cfg.log_every, cfg.save_every)
         seconds = time.perf_counter() - begun
@@ -268,16 +255,9 @@ class Pretrainer:
         if stopped_by is not None:
             summary["stopped_by"] = stopped_by
         if self.procs.main:
-            summary["plot"] = str(plot_log(self.out / "log.csv", self.out / "pretrain.png"))
+            plot = plot_log(self.out / "log.csv", self.out / "pretrain.png", ["loss"])
+            summary["plot"] = str(plot)
         return summary
-
-
-def _tensorboard(out: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # tensorboard is optional: the CSV log always exists
-        return None
-    return SummaryWriter(str(out / "tensorboard"))
 
 
 def _peak_memory_mb(device: torch.device) -> float:
@@ -286,27 +266,6 @@ def _peak_memory_mb(device: torch.device) -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def plot_log(csv_path: Path, out: Path) -> Path:
-    """Loss and RankMe against step."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with csv_path.open() as f:
-        rows = list(csv.DictReader(f))
-    steps = [int(r["step"]) for r in rows]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3))
-    a.plot(steps, [float(r["loss"]) for r in rows])
-    a.set(xlabel="step", ylabel="loss", yscale="log", title="training loss")
-    b.plot(steps, [float(r["rankme"]) for r in rows])
-    b.set(xlabel="step", ylabel="RankMe", title="effective rank")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
 
 
 def pretrain(cfg: PretrainConfig) -> dict:

@@ -4,7 +4,6 @@ build, resume, step, log, checkpoint, report."""
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -16,7 +15,9 @@ from worldmodel.data.dataset import DatasetError, EpisodeDataset
 from worldmodel.data.loaders import EncodedTransitions, StepBatchSampler, Transitions
 from worldmodel.distributed import Processes, all_finite, setup, teardown
 from worldmodel.jepa.checkpoint import load, load_matching
+from worldmodel.jepa.objectives import rankme
 from worldmodel.jepa.schedules import Progress, WarmupCosine
+from worldmodel.run_log import RunLog, plot_log, warn_if_collapsing
 from worldmodel.train_loop import RunCheckpoint, TrainingError, run_steps
 
 from .net import build_net
@@ -58,7 +59,7 @@ class Trainer:
         self.train_eps, self.test_eps = self.data.split(cfg.held_out, cfg.seed)
         self.perception_config = (load(cfg.perception_checkpoint)["config"]
                                   if cfg.recipe == "frozen" else None)
-        self.bar, self.log_file = None, None  # this run's (set up by ``run``)
+        self.bar, self.log, self.last_rank = None, None, None  # this run's (set by ``run``)
 
     # -- checkpoints --------------------------------------------------------------------
     @property
@@ -114,14 +115,12 @@ class Trainer:
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One optimiser step -> the loss and its parts."""
         cfg, dev = self.cfg, self.procs.device
+        lr = self.lr(self.clock.at(self.step, self.clock.seconds)[0])
         for group in self.optimizer.param_groups:
-            group["lr"] = self.lr(self.clock.at(self.step, self.clock.seconds)[0])
-        encoded = cfg.recipe == "frozen"
+            group["lr"] = lr
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            frames = batch["latent"] if encoded else torch.cat(
-                [batch["pixels"][:, None], batch["next_pixels"]], dim=1)
-            total, parts = self.module(frames.to(dev), batch["action"].to(dev),
-                                       encoded=encoded)
+            total, parts = self.module(self.frames(batch), batch["action"].to(dev),
+                                       encoded=cfg.recipe == "frozen")
         if not all_finite(total):
             raise TrainingError(f"the loss became {total.item()} at step {self.step}; the last "
                                 f"good checkpoint {self.last} is intact. Lower lr, then "
@@ -131,17 +130,35 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_(self.params, 1.0)
         self.optimizer.step()
         self.step += 1
-        return {"loss": total.item(), **parts}
+        return {"loss": total.item(), "lr": lr, **parts}
+
+    def frames(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """A batch's training windows on the device: pixels [B, T, C, H, W], or for the
+        frozen recipe their latents [B, T, D]."""
+        if self.cfg.recipe == "frozen":
+            return batch["latent"].to(self.procs.device)
+        return torch.cat([batch["pixels"][:, None], batch["next_pixels"]], dim=1).to(
+            self.procs.device)
+
+    @torch.no_grad()
+    def latents(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Every latent of a batch's windows [B * T', D] (for RankMe)."""
+        frames = self.frames(batch)
+        z = frames if self.cfg.recipe == "frozen" else self.net.encode(frames)
+        return z.float().flatten(0, 1)
 
     def after_step(self, batch, metrics: dict[str, float], log_row: bool) -> None:
-        """Progress bar; with ``log_row``, a line of log.jsonl."""
+        """Progress bar; with ``log_row``, RankMe of the batch's latents and a row of the log
+        (log.jsonl, TensorBoard)."""
         self.bar.update(1)
-        if log_row:
-            if self.log_file:
-                row = {"step": self.step, **metrics, "seconds": self.clock.this_run}
-                self.log_file.write(json.dumps(row) + "\n")
-                self.log_file.flush()  # a run killed outright keeps its log
-            self.bar.set_postfix(loss=f"{metrics['loss']:.4f}")
+        if not log_row:
+            return
+        self.last_rank = rankme(self.latents(batch))
+        warn_if_collapsing(self.last_rank, self.cfg.rankme_warn, self.step, "latents")
+        if self.log is not None:
+            self.log.write({"step": self.step, **metrics, "rankme": self.last_rank,
+                            "seconds": self.clock.this_run})
+        self.bar.set_postfix(loss=f"{metrics['loss']:.4f}", rankme=f"{self.last_rank:.1f}")
 
     def run(self) -> dict:
         cfg = self.cfg
@@ -153,10 +170,12 @@ class Trainer:
                 total=cfg.steps if self.clock.by_steps else None, initial=self.step,
                 desc=f"train {cfg.recipe}", disable=not (cfg.progress and self.procs.main)))
             if self.procs.main:
-                self.log_file = stack.enter_context((self.out / "log.jsonl").open("a"))
+                self.log = stack.enter_context(RunLog(self.out / "log.jsonl"))
             stopped_by = run_steps(self, cfg.log_every, cfg.save_every)
         summary = {"checkpoint": str(self.last), "steps": self.step,
-                   "seconds": round(time.perf_counter() - begun, 1)}
+                   "seconds": round(time.perf_counter() - begun, 1), "rankme": self.last_rank}
+        if self.procs.main:
+            summary["plot"] = str(plot_log(self.out / "log.jsonl", self.out / "training.png"))
         if stopped_by is not None:
             # A scheduler's grace period is short: the report waits for the finished run.
             summary["stopped_by"] = stopped_by

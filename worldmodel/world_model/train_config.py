@@ -45,6 +45,7 @@ class TrainConfig:
     init: str | None = None  # start from this `jepa train` checkpoint's weights (fine-tuning)
     save_every: int = 500
     log_every: int = 50
+    rankme_warn: float = 2.0  # warn when the latents' effective rank falls below this
     device: str = "auto"
     progress: bool = True
 
