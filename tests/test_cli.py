@@ -76,6 +76,23 @@ def test_bad_overrides_are_named(capsys, tmp_path):
     assert "unknown command 'fly'" in capsys.readouterr().err
     assert main(["collect", f"out={tmp_path / 'none'}", "env.id=worldmodel/Nope-v0"]) == 1
     assert "unknown environment id" in capsys.readouterr().err
+    assert main(["plan", "env=two_rooms", "env.kwargs.max_stpe=0.03", "episodes=1",
+                 f"out={tmp_path / 'plan'}"]) == 1
+    err = capsys.readouterr().err
+    assert "takes no 'max_stpe'" in err and "max_step" in err
+    assert not (tmp_path / "none").exists()
+
+
+def test_env_kwargs_reach_the_environment(tmp_path, capsys):
+    """The environment's own settings are not the project's keys: a new one is set, not
+    refused as unknown."""
+    out = tmp_path / "d"
+    assert main(["collect", "env=two_rooms", "env.kwargs.max_step=0.02", "episodes=2",
+                 "env.episode_length=5", f"out={out}", "progress=false", "preview=0"]) == 0
+    data = EpisodeDataset.open(out)
+    assert data.meta.env_kwargs == {"max_step": 0.02}
+    steps = (data.episodes["state"][:, 1:] - data.episodes["state"][:, :-1]).norm(dim=-1)
+    assert 0 < steps.max() <= 0.02 + 1e-6
 
 
 def test_freed_memory_is_kept_where_glibc_allows():

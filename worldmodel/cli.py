@@ -57,12 +57,19 @@ def groups() -> dict[str, list[str]]:
     }
 
 
+# Mappings whose keys are someone else's (the environment constructor's arguments): a new
+# key there is a setting the project cannot list in advance, not a typo, so it is added
+# (Hydra's "++") instead of refused as unknown.
+OPEN_MAPPINGS = ("env.kwargs.",)
+
+
 def compose(stage: str, overrides: list[str], schema: type) -> Any:
     """Compose ``configs/<stage>.yaml`` with ``overrides`` into an instance of ``schema``."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
 
+    overrides = [f"++{o}" if o.startswith(OPEN_MAPPINGS) else o for o in overrides]
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base=None):
             cfg = hydra_compose(config_name=stage, overrides=overrides)

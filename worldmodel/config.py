@@ -29,6 +29,35 @@ class EnvConfig:
             raise ValueError(f"env.horizon must be positive (or null), got {self.horizon}")
 
 
+def check_env(env: EnvConfig) -> None:
+    """Refuse an unregistered ``env.id``, or ``env.kwargs`` that the environment's
+    constructor does not take, naming what would do (``gym.make`` fails with a TypeError
+    deep in its registry). Environments that take any keyword (``**kwargs``) are not
+    checked. Import ``worldmodel.envs`` first: it registers this project's ids."""
+    import inspect
+
+    import gymnasium as gym
+    from gymnasium.envs.registration import load_env_creator
+
+    if env.id not in gym.registry:
+        raise ValueError(
+            f"unknown environment id {env.id!r}; registered ids of this project: "
+            f"{sorted(k for k in gym.registry if k.startswith('worldmodel/'))} (`jepa envs`)"
+        )
+    spec = gym.spec(env.id)
+    creator = spec.entry_point
+    if not callable(creator):
+        creator = load_env_creator(creator)
+    params = inspect.signature(creator).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = sorted(set(env.kwargs) - set(params))
+    if unknown:
+        raise ValueError(f"env.kwargs: {env.id} takes no {', '.join(map(repr, unknown))}; "
+                         f"its settings are {', '.join(params)} (set one as "
+                         "env.kwargs.<name>=<value>)")
+
+
 def check_ranges(cfg: Any, positive: tuple[str, ...] = (), non_negative: tuple[str, ...] = (),
                  unit: tuple[str, ...] = (), group: str = "") -> None:
     """Raise ValueError naming the first of ``cfg``'s numeric fields outside its range

@@ -33,7 +33,7 @@ from worldmodel.build import (
     build_world_model,
     check_pairing,
 )
-from worldmodel.config import EnvConfig, pick_device
+from worldmodel.config import EnvConfig, check_env, pick_device
 from worldmodel.cost import MLPCritic, train_critic
 from worldmodel.rendering import select_gl_backend
 from worldmodel.stop_signal import StopSignal
@@ -100,6 +100,7 @@ def run_plan(cfg: PlanConfig) -> dict:
         raise ValueError("episodes and parallel must be positive and seeds non-empty")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    check_env(cfg.env)
     envs = [gym.make(cfg.env.id, max_episode_steps=None, **cfg.env.kwargs)
             for _ in range(min(cfg.parallel, cfg.episodes))]
     agent = build_agent(cfg, envs[0])

@@ -12,7 +12,7 @@ import torch
 from tensordict import TensorDict
 from tqdm import tqdm
 
-from worldmodel.config import EnvConfig
+from worldmodel.config import EnvConfig, check_env
 from worldmodel.rendering import select_gl_backend
 
 from .dataset import DatasetError, DatasetMeta, EpisodeDataset
@@ -44,11 +44,7 @@ def make_vector_env(env: EnvConfig, image_size: int, steps: int) -> gym.vector.V
     select_gl_backend()
     import worldmodel.envs  # noqa: F401  (registers the namespace)
 
-    if env.id not in gym.registry:
-        raise ValueError(
-            f"unknown environment id {env.id!r}; registered ids of this project: "
-            f"{sorted(k for k in gym.registry if k.startswith('worldmodel/'))} (`jepa envs`)"
-        )
+    check_env(env)
     if env.vectorization not in ("sync", "async"):
         raise ValueError(f"env.vectorization must be sync or async, got {env.vectorization!r}")
     kwargs = {"image_size": image_size, "terminate_on_success": False, **env.kwargs}
