@@ -25,6 +25,9 @@ class GoalEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    # Constructor arguments that change what happens but not how a frame looks: a model
+    # trained on frames made with other values still reads these frames.
+    frame_neutral_kwargs: tuple[str, ...] = ("terminate_on_success", "render_mode")
 
     def __init__(
         self,

@@ -131,6 +131,7 @@ class GoalPixelEnv(GoalEnv):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    frame_neutral_kwargs = (*GoalEnv.frame_neutral_kwargs, "success_radius")
 
     def __init__(
         self,

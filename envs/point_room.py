@@ -66,6 +66,9 @@ class PointRoomEnv(GoalEnv):
     other room by default. Success: within ``success_radius`` of the goal.
     """
 
+    frame_neutral_kwargs = (*GoalEnv.frame_neutral_kwargs, "frame_skip", "success_radius",
+                            "cross_rooms")
+
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
     def __init__(

@@ -29,6 +29,8 @@ class TwoRoomsEnv(GoalEnv):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    frame_neutral_kwargs = (*GoalEnv.frame_neutral_kwargs, "max_step", "success_radius",
+                            "cross_rooms")
 
     def __init__(
         self,

@@ -63,6 +63,21 @@ def test_memory_pairs_stay_inside_episodes():
     assert (later["tau"] - now["tau"] == 3).all() and (later["episode"] == now["episode"]).all()
 
 
+def test_memory_windows_are_consecutive_perceived_steps_of_one_episode():
+    memory = ShortTermMemory(capacity=100, state_dim=2, action_dim=2)
+    memory.write(_rows(1, [3, 4, 5, 6]))  # written out of episode order
+    memory.write(_rows(0, [0, 1, 2, 4, 5]))  # tau 3 missing: no window across the gap
+    imagined = _rows(2, [0, 1, 2])
+    imagined["imagined"][:] = True
+    memory.write(imagined)
+    states, actions = memory.windows(2)
+    assert states.shape == (3, 3, 2) and actions.shape == (3, 2, 2)
+    assert sorted(states[:, :, 0].tolist()) == [[0, 1, 2], [3, 4, 5], [4, 5, 6]]
+    assert memory.windows(4)[0].shape[0] == 0
+    with pytest.raises(ValueError, match="at least one step"):
+        memory.windows(0)
+
+
 def test_intrinsic_cost_must_have_no_trainable_parameters():
     assert_immutable(WeightedSum([GoalDistance(), ActionMagnitude()]))
 
@@ -139,6 +154,8 @@ def test_agent_remembers_what_it_perceives_and_feeds_mode1():
         obs, _, _, _, info = env.step(action[0])
     rows = agent.memory.read()
     assert rows["tau"].tolist() == [0, 1, 2, 3, 4]
+    agent.step({"state": info["state"][None]}, active=np.array([False]))  # a finished env
+    assert len(agent.memory) == 5  # remembers no step that will not happen
     assert rows["cost"][0] > rows["cost"][-1]  # the intrinsic cost falls towards the goal
     policy = PolicyNet(2, 2, hidden=16)
     losses = distill_from_memory(policy, agent.memory, steps=20)

@@ -251,6 +251,8 @@ def test_bad_input(two_rooms_data, tmp_path):
     drawn_otherwise = gym.make("worldmodel/TwoRooms-v0", door_width=0.3)
     with pytest.raises(ValueError, match="same env.kwargs"):
         build_perception(ModuleConfig("learned", path), drawn_otherwise)
+    slower = gym.make("worldmodel/TwoRooms-v0", max_step=0.03)  # other dynamics, same frames
+    build_perception(ModuleConfig("learned", path), slower)
     with pytest.raises(ValueError, match="2-d actions"):
         wm.rollout(torch.zeros(1, 16), torch.zeros(1, 3, 3))
     with pytest.raises(CheckpointError):

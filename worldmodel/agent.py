@@ -83,23 +83,31 @@ class Agent:
                 "world model on this encoder, or pick the matching checkpoint)"
             )
 
-    def step(self, observation: dict) -> np.ndarray:
-        """One control step for every environment -> actions [E, A] (numpy, in [-1, 1])."""
+    def step(self, observation: dict, active: np.ndarray | None = None) -> np.ndarray:
+        """One control step for every environment -> actions [E, A] (numpy, in [-1, 1]).
+        ``active`` [E] bool: the environments that will take their action (None: all);
+        only theirs are remembered, so the memory holds no step that did not happen."""
         if self.task is None:
             raise RuntimeError("call Agent.reset(goal_observation) before step()")
         state = self.perceive(observation)
         action = self.actor.act(state, self.task, self.memory)
-        self.remember(state, action)
+        self.remember(state, action, active)
         self._tau += 1
         return action.detach().cpu().numpy()
 
-    def remember(self, state: torch.Tensor, action: torch.Tensor) -> None:
-        """Write (tau, s_tau, a_tau, IC(s_tau)) of every environment to the memory."""
+    def remember(self, state: torch.Tensor, action: torch.Tensor,
+                 active: np.ndarray | None = None) -> None:
+        """Write (tau, s_tau, a_tau, IC(s_tau)) of every (``active``) environment to the
+        memory. state [E, D], action [E, A], active [E] bool or None (all)."""
         with torch.no_grad():
             ic = self.cost(state[:, None], torch.zeros_like(action)[:, None], self.task)
         E = state.shape[0]
-        self.memory.write(TensorDict({
+        rows = TensorDict({
             "episode": self._episode, "tau": torch.full((E,), self._tau),
             "state": state.cpu(), "action": action.detach().cpu(), "goal": self.task.goal.cpu(),
             "cost": ic.float().cpu(), "imagined": torch.zeros(E, dtype=torch.bool),
-        }, batch_size=[E]))
+        }, batch_size=[E])
+        if active is not None:
+            rows = rows[torch.as_tensor(np.asarray(active, dtype=bool))]
+        if rows.shape[0]:
+            self.memory.write(rows)

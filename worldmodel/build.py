@@ -104,13 +104,16 @@ def _trained(path: str | None, what: str, env):
 
 def _check_env_kwargs(path: str, trained: dict | None, env) -> None:
     """Frames drawn otherwise than the training frames (anti-aliasing, markers) would reach
-    the encoder unnoticed: the env's own kwargs must be those of the training data."""
+    the encoder unnoticed: the env's own kwargs must be those of the training data, except
+    those the env declares do not change its frames (``frame_neutral_kwargs``: a slower
+    agent is a world the model may be corrected to, not frames it cannot read)."""
     if trained is None or env.spec is None:  # checkpoints from before env_kwargs were saved
         return
     registered = gym.spec(env.spec.id).kwargs
-    made = {k: v for k, v in env.spec.kwargs.items()
-            if k not in registered and k not in ("image_size", "terminate_on_success")}
-    if made != dict(trained):
+    neutral = {"image_size", *getattr(env.unwrapped, "frame_neutral_kwargs", ())}
+    made = {k: v for k, v in env.spec.kwargs.items() if k not in registered and k not in neutral}
+    trained = {k: v for k, v in trained.items() if k not in neutral}
+    if made != trained:
         raise ValueError(
             f"{path} was trained on frames of {env.spec.id} made with kwargs {dict(trained)}, "
             f"this env was made with {made}: plan with the same env.kwargs (e.g. "

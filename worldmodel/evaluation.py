@@ -38,6 +38,7 @@ from worldmodel.cost import MLPCritic, train_critic
 from worldmodel.rendering import select_gl_backend
 from worldmodel.stop_signal import StopSignal
 from worldmodel.video import side_by_side, write_video
+from worldmodel.world_model.correction import CorrectionConfig, Corrector
 
 
 @dataclass
@@ -51,6 +52,7 @@ class PlanConfig:
     actor: ActorConfig = field(default_factory=ActorConfig)
     configurator: ConfiguratorConfig = field(default_factory=ConfiguratorConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
+    correction: CorrectionConfig = field(default_factory=CorrectionConfig)
     episodes: int = 50  # per seed
     seeds: list[int] = field(default_factory=lambda: [0])
     parallel: int = 10
@@ -104,6 +106,9 @@ def run_plan(cfg: PlanConfig) -> dict:
     envs = [gym.make(cfg.env.id, max_episode_steps=None, **cfg.env.kwargs)
             for _ in range(min(cfg.parallel, cfg.episodes))]
     agent = build_agent(cfg, envs[0])
+    corrector = (Corrector(agent.world_model, cfg.correction, seed=cfg.seeds[0])
+                 if cfg.correction.steps else None)
+    corrections: list[dict] = []  # one row per correction between batches
     key = agent.perception.observation_key
     rows, frames, step_seconds = [], [], []
     bar = tqdm(total=cfg.episodes * len(cfg.seeds), desc=f"plan {cfg.env.name} {cfg.actor.name}",
@@ -129,7 +134,7 @@ def run_plan(cfg: PlanConfig) -> dict:
             closest, final = np.full(len(batch), np.inf), np.full(len(batch), np.inf)
             for t in range(cfg.env.budget):
                 tic = time.perf_counter()
-                action = agent.step(_observation(obs, infos))
+                action = agent.step(_observation(obs, infos), active=solved < 0)
                 step_seconds.append(time.perf_counter() - tic)
                 for i, env in enumerate(batch):
                     if solved[i] >= 0:
@@ -154,17 +159,25 @@ def run_plan(cfg: PlanConfig) -> dict:
                 # What the memory saw so far teaches the critic for the next episodes.
                 train_critic(critic, agent.memory, cfg.actor.critic_delta,
                              cfg.actor.critic_steps)
+            if corrector is not None:
+                # What the memory perceived so far corrects the model for the next episodes.
+                tic = time.perf_counter()
+                done = corrector(agent.memory)
+                if done is not None:
+                    corrections.append({"after_episodes": len(rows), **done,
+                                        "seconds": round(time.perf_counter() - tic, 2)})
             # Every finished batch goes to disk: an interrupted run keeps what it planned.
             write_json_atomic(out / "results.json", {
                 "summary": summarise(rows, agent, step_seconds,
-                                     time.perf_counter() - start_all, cfg),
+                                     time.perf_counter() - start_all, cfg, corrections),
                 "episodes": rows, "config": asdict(cfg), "complete": False})
             if signals.requested():
                 break
     bar.close()
     for env in envs:
         env.close()
-    summary = summarise(rows, agent, step_seconds, time.perf_counter() - start_all, cfg)
+    summary = summarise(rows, agent, step_seconds, time.perf_counter() - start_all, cfg,
+                        corrections)
     write_json_atomic(out / "results.json", {"summary": summary, "episodes": rows,
                                              "config": asdict(cfg),
                                              "complete": signals.received is None})
@@ -181,8 +194,9 @@ def run_plan(cfg: PlanConfig) -> dict:
 
 
 def summarise(rows: list[dict], agent: Agent, step_seconds: list[float], seconds: float,
-              cfg: PlanConfig) -> dict:
-    """Success rate (mean and spread over seeds), steps to success, time per plan."""
+              cfg: PlanConfig, corrections: list[dict] | None = None) -> dict:
+    """Success rate (mean and spread over seeds), steps to success, time per plan, and the
+    world-model corrections made between batches (held-out error before and after each)."""
     per_seed = [float(np.mean([r["success"] for r in rows if r["seed"] == s]))
                 for s in cfg.seeds if any(r["seed"] == s for r in rows)]  # (a stopped run)
     steps = [r["steps"] for r in rows if r["success"]]
@@ -199,6 +213,7 @@ def summarise(rows: list[dict], agent: Agent, step_seconds: list[float], seconds
         "ms_per_plan_median": 1000 * float(np.median(plan)),
         "plans": len(plan), "seconds": round(seconds, 1), "budget": cfg.env.budget,
         "horizon": agent.task.horizon,
+        **({"corrections": corrections} if corrections else {}),
     }
 
 

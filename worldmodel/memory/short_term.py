@@ -1,7 +1,8 @@
 """Short-term memory: the episode's record of (tau, s_tau, IC(s_tau)), perceived or imagined.
 
 A fixed-capacity ring buffer of TensorDict rows. It feeds critic training (pairs of a state
-and the intrinsic cost ``delta`` steps later in the same episode) and can hold the
+and the intrinsic cost ``delta`` steps later in the same episode) and world-model
+correction (windows of perceived states and the actions between them), and can hold the
 planner's imagined rollouts beside what was perceived.
 """
 
@@ -62,6 +63,22 @@ class ShortTermMemory:
             raise ValueError("cannot sample from an empty memory")
         idx = torch.randint(self._size, (n,), generator=generator)
         return self.read()[idx]
+
+    def windows(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every run of ``length`` + 1 consecutive perceived steps of one episode: states
+        [n, length + 1, D] and the actions taken between them [n, length, A] (what a world
+        model can be corrected on)."""
+        if length < 1:
+            raise ValueError(f"a window spans at least one step, got length {length}")
+        rows = self.read(imagined=False)
+        key = rows["episode"] * (1 << 32) + rows["tau"]
+        sorted_key, order = key.sort()
+        offsets = torch.arange(length + 1)
+        wanted = sorted_key[:, None] + offsets  # [n, length + 1]
+        pos = torch.searchsorted(sorted_key, wanted).clamp_max(len(key) - 1)
+        whole = (sorted_key[pos] == wanted).all(1)
+        idx = order[pos[whole]]  # rows of each complete window, in time order
+        return rows["state"][idx], rows["action"][idx[:, :-1]]
 
     def pairs(self, delta: int) -> tuple[TensorDict, TensorDict]:
         """Perceived rows (s_tau) and the rows delta steps later in the same episode."""

@@ -7,6 +7,7 @@ import copy
 import torch
 
 from .base import chunk_actions
+from .calibration import ActionCalibration
 from .fused_rollout import FusedMLPRollout, fused_ops_available
 from .predictors import MLPPredictor
 
@@ -34,12 +35,8 @@ class LearnedWorldModel:
         # a sample z ~ N(0, z_std^2) per candidate and step: each candidate meets a future.
         self.z_std = z_std
         self.dtype = torch.bfloat16 if bf16 else torch.float32
-        self._net = copy.deepcopy(self.predictor).to(self.dtype) if bf16 else self.predictor
-        self._fused = None
-        on_cpu = all(p.device.type == "cpu" for p in self._net.parameters())
-        if (fused and isinstance(self._net, MLPPredictor) and on_cpu
-                and fused_ops_available(self.dtype)):
-            self._fused = FusedMLPRollout(self._net)
+        self.fused = fused
+        self.refresh()
         # A model step spans ``frameskip`` env steps and takes their actions as one: plans
         # stay sequences of env actions, and the model sees one state per ``frameskip``.
         if frameskip < 1 or predictor.action_dim % frameskip:
@@ -47,6 +44,31 @@ class LearnedWorldModel:
                              f"{predictor.action_dim}-d model action")
         self.frameskip = frameskip
         self.action_dim = predictor.action_dim // frameskip
+        self.calibration: ActionCalibration | None = None  # set by a Corrector
+
+    def calibrate(self, actions: torch.Tensor) -> torch.Tensor:
+        """Env actions [..., A] -> the actions the predictor is told about (the
+        ``calibration``'s map when there is one)."""
+        return actions if self.calibration is None else self.calibration(actions)
+
+    def predict(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """``rollout`` through the fp32 predictor itself, differentiable in its weights and
+        the calibration's (what a ``Corrector`` trains). state [B, D], env actions [B, H, A]
+        -> states [B, H/k, D]."""
+        return self.predictor.rollout(state, chunk_actions(self.calibrate(actions),
+                                                           self.frameskip))
+
+    def refresh(self) -> None:
+        """Take the predictor's weights as they are now into the copies planning runs on
+        (the bf16 copy, the fused layers' packed weights): after the predictor is trained
+        further (``Corrector``)."""
+        self._net = (copy.deepcopy(self.predictor).to(self.dtype) if self.bf16
+                     else self.predictor)
+        self._fused = None
+        on_cpu = all(p.device.type == "cpu" for p in self._net.parameters())
+        if (self.fused and isinstance(self._net, MLPPredictor) and on_cpu
+                and fused_ops_available(self.dtype)):
+            self._fused = FusedMLPRollout(self._net)
 
     def step(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """state [B, D], action [B, A] (or [B, k*A], the k env actions of one model step
@@ -54,6 +76,7 @@ class LearnedWorldModel:
         if action.shape[-1] != self.action_dim * self.frameskip:
             raise ValueError(f"one step of this world model takes {self.frameskip} env "
                              f"action(s) of {self.action_dim} dims; use rollout for env actions")
+        action = self.calibrate(action.unflatten(-1, (self.frameskip, -1))).flatten(-2)
         return self._net.step(state.to(self.dtype), action.to(self.dtype)).float()
 
     def rollout(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -62,7 +85,7 @@ class LearnedWorldModel:
         if actions.shape[-1] != self.action_dim:
             raise ValueError(f"the world model takes {self.action_dim}-d actions, got "
                              f"{actions.shape[-1]}-d")
-        actions = chunk_actions(actions, self.frameskip)  # plan a multiple of k steps
+        actions = chunk_actions(self.calibrate(actions), self.frameskip)  # a multiple of k
         inputs = [state.to(self.dtype), actions.to(self.dtype)]
         z_dim = getattr(self._net, "z_dim", 0)
         if self.z_std > 0 and z_dim:
