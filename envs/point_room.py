@@ -66,8 +66,8 @@ class PointRoomEnv(GoalEnv):
     other room by default. Success: within ``success_radius`` of the goal.
     """
 
-    frame_neutral_kwargs = (*GoalEnv.frame_neutral_kwargs, "frame_skip", "success_radius",
-                            "cross_rooms")
+    frame_neutral_kwargs = (*GoalEnv.frame_neutral_kwargs, "frame_skip", "motor_gear",
+                            "success_radius", "cross_rooms")
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
@@ -75,6 +75,7 @@ class PointRoomEnv(GoalEnv):
         self,
         image_size: int = 64,
         frame_skip: int = 5,
+        motor_gear: float = 5.0,
         door_y: float = 0.5,
         door_width: float = 0.2,
         random_door: bool = False,
@@ -90,6 +91,9 @@ class PointRoomEnv(GoalEnv):
 
         self._mujoco = mujoco
         self.model = mujoco.MjModel.from_xml_string(_MJCF)
+        # The motors' strength: force = gear x action. Another value is the same room with a
+        # weaker or stronger agent (what world-model correction is measured on).
+        self.model.actuator_gear[:, 0] = motor_gear
         self.data = mujoco.MjData(self.model)
         self.frame_skip = frame_skip
         self.random_door = random_door

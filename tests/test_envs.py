@@ -176,3 +176,17 @@ def test_renderer_failure_names_the_packages(monkeypatch):
     monkeypatch.setattr(mujoco, "Renderer", broken)
     with pytest.raises(rendering.RenderingUnavailableError, match="libegl1"):
         rendering.make_renderer(mujoco.MjModel.from_xml_string("<mujoco/>"), 8, 8)
+
+
+def test_point_room_motor_gear_scales_the_push():
+    """A weaker motor: the same room and frames, the agent pushed less by each action."""
+    moved = {}
+    for gear in (5.0, 2.5):
+        env = gym.make("worldmodel/PointRoom-v0", motor_gear=gear)
+        _, info = env.reset(seed=0)
+        start = info["state"].copy()
+        for _ in range(3):
+            _, _, _, _, info = env.step(np.array([1.0, 0.0], np.float32))
+        moved[gear] = info["state"][0] - start[0]
+        env.close()
+    assert moved[2.5] == pytest.approx(0.5 * moved[5.0], rel=0.02)
