@@ -20,6 +20,7 @@ from worldmodel.cost import (
     TaskConfig,
     WeightedSum,
     assert_immutable,
+    critic_targets,
     train_critic,
 )
 from worldmodel.data.dataset import EpisodeDataset
@@ -76,6 +77,23 @@ def test_memory_windows_are_consecutive_perceived_steps_of_one_episode():
     assert memory.windows(4)[0].shape[0] == 0
     with pytest.raises(ValueError, match="at least one step"):
         memory.windows(0)
+
+
+def test_memory_returns_are_the_discounted_cost_to_come_within_each_episode():
+    memory = ShortTermMemory(capacity=100, state_dim=2, action_dim=2)
+    memory.write(_rows(0, [0, 1, 2], cost=torch.tensor([1.0, 2.0, 4.0])))
+    memory.write(_rows(1, [0, 1], cost=torch.tensor([3.0, 5.0])))
+    memory.write(_rows(0, [4], cost=torch.tensor([7.0])))  # tau 3 never happened: a gap
+    rows, to_go = memory.returns(discount=0.5)
+    got = {(int(e), int(t)): g for e, t, g in zip(rows["episode"], rows["tau"], to_go.tolist(),
+                                                  strict=True)}
+    assert got == {(0, 0): 1 + 0.5 * 2 + 0.25 * 4, (0, 1): 2 + 0.5 * 4, (0, 2): 4.0,
+                   (0, 4): 7.0, (1, 0): 3 + 0.5 * 5, (1, 1): 5.0}
+    states, goals, wanted = critic_targets(memory, "return", discount=0.5)
+    assert states.shape == (6, 2) and goals.shape == (6, 2)
+    torch.testing.assert_close(wanted, to_go)
+    with pytest.raises(ValueError, match="return or later"):
+        critic_targets(memory, "sooner")
 
 
 def test_intrinsic_cost_must_have_no_trainable_parameters():

@@ -83,6 +83,18 @@ def test_bad_overrides_are_named(capsys, tmp_path):
     assert not (tmp_path / "none").exists()
 
 
+def test_a_schema_key_its_group_yaml_leaves_out_can_be_set():
+    """``actor.critic_steps`` is a field of every actor but no actor's YAML spells it out:
+    it is set, not refused; a key of no schema still is."""
+    from worldmodel.cli import compose
+    from worldmodel.evaluation import PlanConfig
+
+    cfg = compose("plan", ["actor=cem", "actor.critic_steps=7", "actor.critic_target=return"],
+                  PlanConfig)
+    assert cfg.actor.critic_steps == 7 and cfg.actor.critic_target == "return"
+    assert main(["plan", "actor.critic_stepz=7"]) == 2
+
+
 def test_env_kwargs_reach_the_environment(tmp_path, capsys):
     """The environment's own settings are not the project's keys: a new one is set, not
     refused as unknown."""

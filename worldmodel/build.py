@@ -24,13 +24,19 @@ class ActorConfig:
     name: str = "cem"
     execute: int = 1  # actions executed per plan (receding horizon)
     critic_weight: float = 0.0  # weight of the critic as terminal cost (0: no critic)
-    critic_delta: int = 10  # the critic predicts the intrinsic cost this many steps ahead
+    critic_target: str = "later"  # later: IC critic_delta steps on | return: cost-to-go
+    critic_discount: float = 0.9  # critic_target=return: discount of the cost to come
+    critic_delta: int = 10  # critic_target=later: the intrinsic cost this many steps ahead
     critic_steps: int = 300  # critic training steps after each batch of episodes
     params: dict[str, Any] = field(default_factory=dict)  # the planner's own settings
 
     def __post_init__(self) -> None:
         check_ranges(self, positive=("execute", "critic_delta"),
-                     non_negative=("critic_weight", "critic_steps"), group="actor")
+                     non_negative=("critic_weight", "critic_steps"),
+                     unit=("critic_discount",), group="actor")
+        if self.critic_target not in ("return", "later"):
+            raise ValueError(f"actor.critic_target is return or later, got "
+                             f"{self.critic_target!r}")
 
 
 @dataclass

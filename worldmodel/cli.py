@@ -7,10 +7,12 @@ types are errors that name the key), and runs the stage.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import signal
 import sys
+import typing
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -63,13 +65,38 @@ def groups() -> dict[str, list[str]]:
 OPEN_MAPPINGS = ("env.kwargs.",)
 
 
+def in_schema(schema: type, path: str) -> bool:
+    """Whether the dotted ``path`` names a field of the dataclass ``schema`` (nested)."""
+    kind: Any = schema
+    for part in path.split("."):
+        if not dataclasses.is_dataclass(kind):
+            return False
+        hints = typing.get_type_hints(kind)
+        if part not in hints:
+            return False
+        kind = hints[part]
+    return True
+
+
+def _addable(override: str, schema: type) -> str:
+    """``override`` as Hydra should take it: a group's YAML may leave out keys its schema
+    has (``actor.critic_steps``), and an env's kwargs are open, so both are set with "++"
+    (add or override) instead of refused; everything else passes through."""
+    key = override.split("=", 1)[0]
+    if "=" not in override or key.startswith("+") or "." not in key:
+        return override
+    if key.startswith(OPEN_MAPPINGS) or in_schema(schema, key):
+        return f"++{override}"
+    return override
+
+
 def compose(stage: str, overrides: list[str], schema: type) -> Any:
     """Compose ``configs/<stage>.yaml`` with ``overrides`` into an instance of ``schema``."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
 
-    overrides = [f"++{o}" if o.startswith(OPEN_MAPPINGS) else o for o in overrides]
+    overrides = [_addable(o, schema) for o in overrides]
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base=None):
             cfg = hydra_compose(config_name=stage, overrides=overrides)

@@ -1,7 +1,10 @@
 """The trainable critic TC(s, g): predicts the intrinsic cost still to come.
 
-Trained from the short-term memory by minimising (IC(s_{tau+delta}) - TC(s_tau))^2, and
-used as the terminal cost of a plan, so a short horizon can see past its end.
+Trained from the short-term memory, and used as the terminal cost of a plan, so a short
+horizon can see past its end. Its target (``critic_targets``) is either the discounted
+intrinsic cost the episode went on to pay from s_tau (``return``: a cost-to-go, which
+knows a wall lies between a state and its goal when episodes had to go round it) or the
+intrinsic cost ``delta`` steps later (``later``: (IC(s_{tau+delta}) - TC(s_tau))^2).
 """
 
 from __future__ import annotations
@@ -28,23 +31,37 @@ class MLPCritic(nn.Module):
         return self.net(torch.cat([state, goal], dim=-1)).squeeze(-1)
 
 
+def critic_targets(memory: ShortTermMemory, target: str = "return", delta: int = 10,
+                   discount: float = 0.9) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The memory's perceived states [n, D], their goals [n, D] and what the critic should
+    predict for them [n]: the discounted cost-to-go (``return``) or the intrinsic cost
+    ``delta`` steps later (``later``)."""
+    if target == "return":
+        rows, to_go = memory.returns(discount)
+        return rows["state"], rows["goal"], to_go
+    if target == "later":
+        now, later = memory.pairs(delta)
+        return now["state"], now["goal"], later["cost"]
+    raise ValueError(f"the critic's target is return or later, got {target!r}")
+
+
 def train_critic(critic: nn.Module, memory: ShortTermMemory, delta: int = 10,
                  steps: int = 200, batch_size: int = 256, lr: float = 1e-3,
-                 seed: int = 0) -> list[float]:
-    """Fit TC(s_tau) to IC(s_{tau+delta}) on the memory's perceived pairs. Returns losses."""
-    now, later = memory.pairs(delta)
-    if len(now) == 0:
+                 seed: int = 0, target: str = "later", discount: float = 0.9) -> list[float]:
+    """Fit TC(s_tau, g) to ``critic_targets`` of the memory. Returns the losses."""
+    states, goals, wanted = critic_targets(memory, target, delta, discount)
+    if len(wanted) == 0:
         raise ValueError(
             f"memory holds no pair of states {delta} steps apart in one episode; "
-            "run longer episodes or lower delta"
+            "run longer episodes or lower delta" if target == "later" else
+            "memory holds no perceived step to learn a cost-to-go from"
         )
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(critic.parameters(), lr=lr)
     losses = []
     for _ in range(steps):
-        idx = torch.randint(len(now), (min(batch_size, len(now)),), generator=gen)
-        pred = critic(now["state"][idx], now["goal"][idx])
-        loss = (later["cost"][idx] - pred).pow(2).mean()
+        idx = torch.randint(len(wanted), (min(batch_size, len(wanted)),), generator=gen)
+        loss = (wanted[idx] - critic(states[idx], goals[idx])).pow(2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -80,6 +80,22 @@ class ShortTermMemory:
         idx = order[pos[whole]]  # rows of each complete window, in time order
         return rows["state"][idx], rows["action"][idx[:, :-1]]
 
+    def returns(self, discount: float) -> tuple[TensorDict, torch.Tensor]:
+        """Perceived rows and the discounted intrinsic cost still to come from each:
+        G_tau = IC(s_tau) + discount * G_{tau+1} within its episode, up to the last step the
+        memory holds of it (the cost-to-go a critic learns). -> (rows [n], G [n])."""
+        rows = self.read(imagined=False)
+        key = rows["episode"] * (1 << 32) + rows["tau"]
+        order = key.argsort()
+        rows = rows[order]
+        cost, key = rows["cost"].tolist(), key[order].tolist()
+        out, ahead = [0.0] * len(cost), 0.0
+        for i in range(len(cost) - 1, -1, -1):  # a backward pass: G depends on G after it
+            follows = i + 1 < len(cost) and key[i + 1] == key[i] + 1
+            ahead = cost[i] + (discount * ahead if follows else 0.0)
+            out[i] = ahead
+        return rows, torch.tensor(out)
+
     def pairs(self, delta: int) -> tuple[TensorDict, TensorDict]:
         """Perceived rows (s_tau) and the rows delta steps later in the same episode."""
         rows = self.read(imagined=False)
