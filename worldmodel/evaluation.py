@@ -34,7 +34,7 @@ from worldmodel.build import (
     check_pairing,
 )
 from worldmodel.config import EnvConfig, check_env, pick_device
-from worldmodel.cost import MLPCritic, critic_targets, train_critic
+from worldmodel.cost import MLPCritic, critic_targets, fit_critic
 from worldmodel.rendering import select_gl_backend
 from worldmodel.stop_signal import StopSignal
 from worldmodel.video import side_by_side, write_video
@@ -155,12 +155,13 @@ def run_plan(cfg: PlanConfig) -> dict:
                      for s, k, d, c in zip(seeds, solved, final, closest, strict=True)]
             bar.update(len(batch))
             critic = getattr(agent.actor, "critic", None)
-            a = cfg.actor
-            if critic is not None and len(critic_targets(agent.memory, a.critic_target,
-                                                         a.critic_delta, a.critic_discount)[2]):
+            if critic is not None:
                 # What the memory saw so far teaches the critic for the next episodes.
-                train_critic(critic, agent.memory, a.critic_delta, a.critic_steps,
-                             target=a.critic_target, discount=a.critic_discount)
+                a = cfg.actor
+                targets = critic_targets(agent.memory, a.critic_target, a.critic_delta,
+                                         a.critic_discount)
+                if len(targets[2]):
+                    fit_critic(critic, *targets, steps=a.critic_steps)
             if corrector is not None:
                 # What the memory perceived so far corrects the model for the next episodes.
                 tic = time.perf_counter()

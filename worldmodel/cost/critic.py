@@ -45,17 +45,11 @@ def critic_targets(memory: ShortTermMemory, target: str = "return", delta: int =
     raise ValueError(f"the critic's target is return or later, got {target!r}")
 
 
-def train_critic(critic: nn.Module, memory: ShortTermMemory, delta: int = 10,
-                 steps: int = 200, batch_size: int = 256, lr: float = 1e-3,
-                 seed: int = 0, target: str = "later", discount: float = 0.9) -> list[float]:
-    """Fit TC(s_tau, g) to ``critic_targets`` of the memory. Returns the losses."""
-    states, goals, wanted = critic_targets(memory, target, delta, discount)
-    if len(wanted) == 0:
-        raise ValueError(
-            f"memory holds no pair of states {delta} steps apart in one episode; "
-            "run longer episodes or lower delta" if target == "later" else
-            "memory holds no perceived step to learn a cost-to-go from"
-        )
+def fit_critic(critic: nn.Module, states: torch.Tensor, goals: torch.Tensor,
+               wanted: torch.Tensor, steps: int = 200, batch_size: int = 256,
+               lr: float = 1e-3, seed: int = 0) -> list[float]:
+    """Regress TC(states [n, D], goals [n, D]) on ``wanted`` [n] (``critic_targets``) by
+    squared error. Returns the losses."""
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(critic.parameters(), lr=lr)
     losses = []
@@ -67,3 +61,17 @@ def train_critic(critic: nn.Module, memory: ShortTermMemory, delta: int = 10,
         opt.step()
         losses.append(loss.item())
     return losses
+
+
+def train_critic(critic: nn.Module, memory: ShortTermMemory, delta: int = 10,
+                 steps: int = 200, batch_size: int = 256, lr: float = 1e-3,
+                 seed: int = 0, target: str = "later", discount: float = 0.9) -> list[float]:
+    """Fit TC(s_tau, g) to ``critic_targets`` of the memory. Returns the losses."""
+    states, goals, wanted = critic_targets(memory, target, delta, discount)
+    if len(wanted) == 0:
+        raise ValueError(
+            f"memory holds no pair of states {delta} steps apart in one episode; "
+            "run longer episodes or lower delta" if target == "later" else
+            "memory holds no perceived step to learn a cost-to-go from"
+        )
+    return fit_critic(critic, states, goals, wanted, steps, batch_size, lr, seed)

@@ -71,7 +71,7 @@ class ShortTermMemory:
         if length < 1:
             raise ValueError(f"a window spans at least one step, got length {length}")
         rows = self.read(imagined=False)
-        key = rows["episode"] * (1 << 32) + rows["tau"]
+        key = _time_keys(rows)
         sorted_key, order = key.sort()
         offsets = torch.arange(length + 1)
         wanted = sorted_key[:, None] + offsets  # [n, length + 1]
@@ -85,7 +85,7 @@ class ShortTermMemory:
         G_tau = IC(s_tau) + discount * G_{tau+1} within its episode, up to the last step the
         memory holds of it (the cost-to-go a critic learns). -> (rows [n], G [n])."""
         rows = self.read(imagined=False)
-        key = rows["episode"] * (1 << 32) + rows["tau"]
+        key = _time_keys(rows)
         order = key.argsort()
         rows = rows[order]
         cost, key = rows["cost"].tolist(), key[order].tolist()
@@ -99,8 +99,14 @@ class ShortTermMemory:
     def pairs(self, delta: int) -> tuple[TensorDict, TensorDict]:
         """Perceived rows (s_tau) and the rows delta steps later in the same episode."""
         rows = self.read(imagined=False)
-        key = rows["episode"] * (1 << 32) + rows["tau"]
+        key = _time_keys(rows)
         sorted_key, order = key.sort()
         pos = torch.searchsorted(sorted_key, key + delta).clamp_max(len(key) - 1)
         found = sorted_key[pos] == key + delta
         return rows[found], rows[order[pos[found]]]
+
+
+def _time_keys(rows: TensorDict) -> torch.Tensor:
+    """One int64 per row [n], ordered by episode then tau: consecutive steps of one episode
+    have consecutive keys, so "k steps later in the same episode" is key + k."""
+    return rows["episode"] * (1 << 32) + rows["tau"]
