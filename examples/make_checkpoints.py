@@ -32,5 +32,12 @@ def rebuild(name: str) -> Path:
 
 
 if __name__ == "__main__":
-    for name in sys.argv[1:] or list(RECIPES):
+    names = sys.argv[1:] or list(RECIPES)
+    if {"-h", "--help"} & set(names):
+        raise SystemExit(f"{__doc__}\ncheckpoints: {', '.join(RECIPES)}")
+    unknown = [n for n in names if n not in RECIPES]
+    if unknown:
+        raise SystemExit(f"no recipe for {', '.join(unknown)}; the shipped checkpoints are "
+                         f"{', '.join(RECIPES)}")
+    for name in names:
         rebuild(name)
