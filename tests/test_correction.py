@@ -122,3 +122,46 @@ def test_jepa_plan_corrects_the_shipped_model_between_batches(tmp_path, capsys):
     assert corrections[0]["error_after"] < 0.8 * corrections[0]["error_before"]
     gain = torch.tensor(corrections[-1]["calibration"]["weight"]).diagonal()
     assert (gain < 0.95).all()
+    # The corrected model is saved and plans again with its calibration.
+    import gymnasium as gym
+
+    from worldmodel.build import ModuleConfig, build_world_model
+
+    env = gym.make("worldmodel/TwoRooms-v0", max_step=0.035)
+    corrected = build_world_model(ModuleConfig("learned", str(out / "corrected.pt")), env)
+    torch.testing.assert_close(corrected.calibration.map.weight,
+                               torch.tensor(corrections[-1]["calibration"]["weight"]))
+    assert build_world_model(ModuleConfig("learned"), env).calibration is None  # shipped
+
+
+def test_correcting_all_weights_leaves_the_loaded_network_as_it_was(tmp_path):
+    """The loaded network is shared (perception, the next run of a sweep): a correction
+    trains a copy of its predictor, and the saved checkpoint carries the new weights."""
+    import gymnasium as gym
+
+    from worldmodel.build import ModuleConfig, build_world_model, trained_path
+    from worldmodel.jepa.checkpoint import load
+
+    env = gym.make("worldmodel/TwoRooms-v0")
+    model = build_world_model(ModuleConfig("learned"), env)
+    shared = model.predictor
+    before = {k: v.clone() for k, v in shared.state_dict().items()}
+    memory = ShortTermMemory(1000, shared.latent_dim, A)
+    gen = torch.Generator().manual_seed(0)
+    for tau in range(12):
+        memory.write(TensorDict({
+            "episode": torch.arange(8), "tau": torch.full((8,), tau),
+            "state": torch.randn(8, shared.latent_dim, generator=gen),
+            "action": torch.rand(8, A, generator=gen), "goal": torch.zeros(8, shared.latent_dim),
+            "cost": torch.zeros(8), "imagined": torch.zeros(8, dtype=torch.bool),
+        }, batch_size=[8]))
+    corrector = Corrector(model, CorrectionConfig(steps=5, params="all", lr=1e-3))
+    assert corrector(memory) is not None
+    for key, value in shared.state_dict().items():
+        torch.testing.assert_close(value, before[key])
+    assert model.predictor is not shared
+    saved = load(corrector.save(trained_path(None, env), tmp_path / "corrected.pt"))
+    moved = saved["model"]["predictor.net.0.weight"]
+    torch.testing.assert_close(moved, model.predictor.net[0].weight)
+    assert not torch.allclose(moved, before["net.0.weight"])
+    assert saved["correction"]["params"] == "all" and "optimizer" not in saved

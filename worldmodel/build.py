@@ -83,14 +83,22 @@ class MemoryConfig:
 _NETS: dict[str, tuple] = {}  # checkpoint path -> (net, ckpt): perception and world model share
 
 
+def trained_path(path: str | None, env) -> str:
+    """The `jepa train` checkpoint a learned module reads: ``path``, or when None the one
+    shipped for ``env``."""
+    if path:
+        return path
+    from worldmodel.checkpoints import shipped
+
+    return str(shipped(env.spec.id if env.spec else ""))
+
+
 def _trained(path: str | None, what: str, env):
-    """The (cached) `jepa train` network at ``path``, checked against ``env``."""
+    """The (cached) `jepa train` network at ``path`` and its checkpoint dict, checked
+    against ``env``."""
     from worldmodel.world_model.net import net_from_checkpoint
 
-    if not path:  # no checkpoint named: the one shipped for this environment
-        from worldmodel.checkpoints import shipped
-
-        path = str(shipped(env.spec.id if env.spec else ""))
+    path = trained_path(path, env)
     if path not in _NETS:
         _NETS[path] = net_from_checkpoint(path)
     net, ckpt = _NETS[path]
@@ -105,7 +113,7 @@ def _trained(path: str | None, what: str, env):
         raise ValueError(f"{path} predicts {ckpt['action_dim']}-d actions, the env takes "
                          f"{env.action_space.shape[0]}-d")
     _check_env_kwargs(path, ckpt.get("env_kwargs"), env)
-    return net
+    return net, ckpt
 
 
 def _check_env_kwargs(path: str, trained: dict | None, env) -> None:
@@ -153,7 +161,7 @@ def build_perception(cfg: ModuleConfig, env) -> Any:
     if cfg.name == "learned":
         from worldmodel.perception.learned import EncoderPerception
 
-        net = _trained(cfg.checkpoint, "perception", env)
+        net, _ = _trained(cfg.checkpoint, "perception", env)
         return EncoderPerception(net.encoder, env.unwrapped.image_size)
     raise ValueError(f"unknown perception {cfg.name!r}; available: state, learned")
 
@@ -168,11 +176,14 @@ def build_world_model(cfg: ModuleConfig, env) -> Any:
             return TwoRoomsOracle.from_env(env)
         return MujocoOracle.from_env(env)
     if cfg.name == "learned":
+        from worldmodel.world_model.correction import load_calibration
         from worldmodel.world_model.learned import LearnedWorldModel
 
-        net = _trained(cfg.checkpoint, "world_model", env)
-        return LearnedWorldModel(net.predictor, bf16=cfg.bf16, z_std=cfg.z_std,
-                                 frameskip=net.frameskip, fused=cfg.fused)
+        net, ckpt = _trained(cfg.checkpoint, "world_model", env)
+        model = LearnedWorldModel(net.predictor, bf16=cfg.bf16, z_std=cfg.z_std,
+                                  frameskip=net.frameskip, fused=cfg.fused)
+        model.calibration = load_calibration(ckpt, model.action_dim)  # a corrected model's
+        return model
     raise ValueError(f"unknown world model {cfg.name!r}; available: oracle, learned")
 
 

@@ -32,6 +32,7 @@ from worldmodel.build import (
     build_perception,
     build_world_model,
     check_pairing,
+    trained_path,
 )
 from worldmodel.config import EnvConfig, check_env, pick_device
 from worldmodel.cost import MLPCritic, critic_targets, fit_critic
@@ -191,6 +192,9 @@ def run_plan(cfg: PlanConfig) -> dict:
                               "holds them")
     if frames:
         summary["video"] = str(_write_episodes(out / "episodes.mp4", frames))
+    if corrections:  # the corrected world model, to plan with again
+        source = trained_path(cfg.world_model.checkpoint, envs[0])
+        summary["corrected"] = str(corrector.save(source, out / "corrected.pt"))
     summary["plots"] = [str(p) for p in plot(rows, agent, cfg.env.budget, out)]
     summary["table"] = format_table(summary)
     return summary

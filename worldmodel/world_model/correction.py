@@ -22,12 +22,16 @@ What is trained (``params``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from worldmodel.config import check_ranges
+from worldmodel.jepa.checkpoint import CheckpointError, load, save_atomic
 from worldmodel.memory import ShortTermMemory
 
 from .calibration import ActionCalibration
@@ -71,6 +75,10 @@ class Corrector:
                 model.calibration = ActionCalibration(model.action_dim).to(device)
             self.module = model.calibration
         else:
+            # Its own copy: the loaded network is shared (perception, and later runs in the
+            # same process, e.g. a sweep) and must stay as it was loaded.
+            model.predictor = copy.deepcopy(model.predictor)
+            model.refresh()
             self.module = model.predictor
         self.params = list(self.module.parameters())
         self.start = [p.detach().clone() for p in self.params]
@@ -129,3 +137,35 @@ class Corrector:
             report["calibration"] = {"weight": self.model.calibration.map.weight.tolist(),
                                      "bias": self.model.calibration.map.bias.tolist()}
         return report
+
+    def save(self, source: str | Path, path: str | Path) -> Path:
+        """The `jepa train` checkpoint ``source`` as corrected, written atomically to
+        ``path``: the predictor's weights as they are now (``params=all``) or the action
+        calibration beside them (``params=action``). ``world_model.checkpoint=<path>``
+        plans with it; perception is unchanged."""
+        ckpt = load(source)
+        if self.cfg.params == "all":
+            ckpt["model"] = {**ckpt["model"], **{
+                f"predictor.{k}": v.detach().cpu()
+                for k, v in self.model.predictor.state_dict().items()}}
+        else:
+            calibration = self.model.calibration.map
+            ckpt["action_calibration"] = {"weight": calibration.weight.detach().cpu(),
+                                          "bias": calibration.bias.detach().cpu()}
+        ckpt.pop("optimizer", None)
+        ckpt["correction"] = {**asdict(self.cfg), "source": str(source)}
+        return save_atomic(ckpt, path)
+
+
+def load_calibration(ckpt: dict[str, Any], action_dim: int) -> ActionCalibration | None:
+    """The action calibration a corrected checkpoint carries (``Corrector.save``), or None."""
+    stored = ckpt.get("action_calibration")
+    if stored is None:
+        return None
+    calibration = ActionCalibration(action_dim)
+    try:
+        calibration.map.load_state_dict(stored)
+    except RuntimeError as err:
+        raise CheckpointError(f"the checkpoint's action calibration does not fit "
+                              f"{action_dim}-d actions: {err}") from err
+    return calibration.eval().requires_grad_(False)
