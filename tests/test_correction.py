@@ -119,6 +119,7 @@ def test_jepa_plan_corrects_the_shipped_model_between_batches(tmp_path, capsys):
     summary = json.loads((out / "results.json").read_text())["summary"]
     corrections = summary["corrections"]
     assert [c["after_episodes"] for c in corrections] == [2, 4]
+    assert (out / "correction.png").exists()
     assert corrections[0]["error_after"] < 0.8 * corrections[0]["error_before"]
     gain = torch.tensor(corrections[-1]["calibration"]["weight"]).diagonal()
     assert (gain < 0.95).all()

@@ -195,7 +195,7 @@ def run_plan(cfg: PlanConfig) -> dict:
     if corrections:  # the corrected world model, to plan with again
         source = trained_path(cfg.world_model.checkpoint, envs[0])
         summary["corrected"] = str(corrector.save(source, out / "corrected.pt"))
-    summary["plots"] = [str(p) for p in plot(rows, agent, cfg.env.budget, out)]
+    summary["plots"] = [str(p) for p in plot(rows, agent, cfg.env.budget, out, corrections)]
     summary["table"] = format_table(summary)
     return summary
 
@@ -232,8 +232,11 @@ def _write_episodes(path: Path, clips: list[list[np.ndarray]]) -> Path:
     return write_video(path, np.stack(frames), fps=10)
 
 
-def plot(rows: list[dict], agent: Agent, budget: int, out: Path) -> list[Path]:
-    """success_vs_budget.png and planned_cost.png (mean best cost per planner iteration)."""
+def plot(rows: list[dict], agent: Agent, budget: int, out: Path,
+         corrections: list[dict] | None = None) -> list[Path]:
+    """success_vs_budget.png, planned_cost.png (mean best cost per planner iteration) and,
+    when the world model was corrected, correction.png (its held-out error before and
+    after each correction)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -260,6 +263,18 @@ def plot(rows: list[dict], agent: Agent, budget: int, out: Path) -> list[Path]:
                title="planned cost over iterations")
         fig.tight_layout()
         paths.append(out / "planned_cost.png")
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
+    if corrections:
+        seen = [c["after_episodes"] for c in corrections]
+        fig, ax = plt.subplots(figsize=(4.5, 3.2))
+        ax.plot(seen, [c["error_before"] for c in corrections], marker="o", label="before")
+        ax.plot(seen, [c["error_after"] for c in corrections], marker="o", label="after")
+        ax.set(xlabel="episodes perceived", ylabel="held-out rollout error (MSE)",
+               title="world-model correction", ylim=(0, None))
+        ax.legend()
+        fig.tight_layout()
+        paths.append(out / "correction.png")
         fig.savefig(paths[-1], dpi=120)
         plt.close(fig)
     return paths
