@@ -180,6 +180,29 @@ def test_agent_remembers_what_it_perceives_and_feeds_mode1():
     assert losses[-1] < losses[0]
 
 
+def test_a_mode1_prior_continues_the_shifted_plan():
+    """Each plan starts from the last one shifted by the executed actions; with a prior its
+    freed last steps are the policy's, from where the world model says the kept part leads
+    (without one, zeros)."""
+    oracle = TwoRoomsOracle()
+    cost = WeightedSum([GoalDistance()])
+    policy = PolicyNet(2, 2, hidden=16)
+    task = TaskConfig(goal=torch.tensor([[0.8, 0.8]]), horizon=6)
+    state = torch.tensor([[0.2, 0.2]])
+    for prior in (None, policy):
+        actor = PlanningActor(oracle, cost, CEM(seed=0, samples=50), action_dim=2, execute=2,
+                              prior=prior)
+        actor.act(state, task)
+        kept = actor._plan[:, 2:]
+        init = actor.warm_start(state, task)
+        torch.testing.assert_close(init[:, :4], kept)
+        if prior is None:
+            assert (init[:, 4:] == 0).all()
+        else:
+            end = oracle.rollout(state, kept)[:, -1]
+            torch.testing.assert_close(init[:, 4:], policy.imagine(oracle, end, task.goal, 2))
+
+
 def test_agent_rejects_misfits():
     agent = _oracle_agent()
     with pytest.raises(RuntimeError, match="reset"):

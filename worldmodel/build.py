@@ -12,6 +12,7 @@ from worldmodel.actor import PLANNERS, PlanningActor, PolicyActor, PolicyNet
 from worldmodel.config import check_ranges
 from worldmodel.configurator import GoalConfigurator
 from worldmodel.cost import ActionMagnitude, GoalDistance, WeightedSum
+from worldmodel.jepa.checkpoint import CheckpointError, load
 from worldmodel.memory import ShortTermMemory
 from worldmodel.perception import StatePerception
 from worldmodel.world_model import MujocoOracle, TwoRoomsOracle
@@ -28,6 +29,7 @@ class ActorConfig:
     critic_discount: float = 0.9  # critic_target=return: discount of the cost to come
     critic_delta: int = 10  # critic_target=later: the intrinsic cost this many steps ahead
     critic_steps: int = 300  # critic training steps after each batch of episodes
+    prior: str | None = None  # a Mode-1 policy.pt whose imagined actions warm-start plans
     params: dict[str, Any] = field(default_factory=dict)  # the planner's own settings
 
     def __post_init__(self) -> None:
@@ -206,9 +208,7 @@ def build_actor(cfg: ActorConfig, world_model, cost, action_dim: int, state_dim:
         if not path:
             raise ValueError("actor=policy needs actor.params.checkpoint=<policy.pt>, made by "
                              "`python bench/mode1_vs_mode2.py` or worldmodel.actor.distill")
-        policy = PolicyNet(state_dim, action_dim)
-        policy.load_state_dict(torch.load(path, weights_only=True))
-        return PolicyActor(policy)
+        return PolicyActor(_policy(path, state_dim, action_dim))
     if cfg.name not in PLANNERS:
         raise ValueError(f"unknown actor {cfg.name!r}; available: {sorted(PLANNERS)}, policy")
     planner_cls = PLANNERS[cfg.name]
@@ -220,8 +220,21 @@ def build_actor(cfg: ActorConfig, world_model, cost, action_dim: int, state_dim:
     if cfg.name == "grad" and not getattr(world_model, "differentiable", True):
         raise ValueError("actor=grad needs a differentiable world model; this one is not "
                          "(MuJoCo oracle): use cem, icem, mppi or shooting")
+    prior = _policy(cfg.prior, state_dim, action_dim) if cfg.prior else None
     return PlanningActor(world_model, cost, planner_cls(**cfg.params), action_dim,
-                         execute=cfg.execute, critic=critic, critic_weight=cfg.critic_weight)
+                         execute=cfg.execute, critic=critic, critic_weight=cfg.critic_weight,
+                         prior=prior)
+
+
+def _policy(path: str, state_dim: int, action_dim: int) -> PolicyNet:
+    """A Mode-1 policy from ``path`` (a ``policy.pt`` state dict), for these shapes."""
+    policy = PolicyNet(state_dim, action_dim)
+    try:
+        policy.load_state_dict(load(path))
+    except RuntimeError as err:
+        raise CheckpointError(f"{path} is not a policy for {state_dim}-d states and "
+                              f"{action_dim}-d actions: {err}") from err
+    return policy.eval()
 
 
 def build_memory(cfg: MemoryConfig, state_dim: int, action_dim: int) -> ShortTermMemory:

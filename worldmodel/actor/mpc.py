@@ -61,21 +61,36 @@ class PlanningActor:
         return energy
 
     def warm_start(self, state: torch.Tensor, task: TaskConfig) -> torch.Tensor:
-        """Initial plan [E, H, A]: the shifted previous plan, a prior's rollout, or zeros."""
+        """Initial plan [E, H, A]: the previous plan shifted by the executed actions, its
+        last steps the prior's continuation (or zeros); with no previous plan, the prior's
+        rollout, or zeros."""
         E, H = state.shape[0], task.horizon
         if self._plan is not None and self._plan.shape[:2] == (E, H):
-            pad = torch.zeros_like(self._plan[:, : self.execute])
-            return torch.cat([self._plan[:, self.execute:], pad], dim=1)
+            kept = self._plan[:, self.execute:]
+            return torch.cat([kept, self._continue(state, kept, task)], dim=1)
         if self.prior is not None:
             return self.prior.imagine(self.world_model, state, task.goal, H)
         return torch.zeros(E, H, self.action_dim, device=state.device)
+
+    def _continue(self, state: torch.Tensor, kept: torch.Tensor,
+                  task: TaskConfig) -> torch.Tensor:
+        """The ``execute`` actions [E, e, A] after the ``kept`` part of the last plan: the
+        prior's, from where the world model says ``kept`` leads, or zeros (no prior, or a
+        model whose steps do not divide ``kept``)."""
+        pad = torch.zeros_like(self._plan[:, : self.execute])
+        k = getattr(self.world_model, "frameskip", 1)
+        if self.prior is None or kept.shape[1] % k or self.execute % k:
+            return pad
+        with torch.no_grad():
+            end = self.world_model.rollout(state, kept)[:, -1] if kept.shape[1] else state
+            return self.prior.imagine(self.world_model, end, task.goal, self.execute)
 
     def act(self, state: torch.Tensor, task: TaskConfig,
             memory: ShortTermMemory | None = None) -> torch.Tensor:
         if self._queue:
             return self._queue.pop(0)
+        start = time.perf_counter()  # a prior's warm start is part of the plan's time
         init = self.warm_start(state, task)
-        start = time.perf_counter()
         result = self.planner.optimize(self.objective(state, task), init)
         self.plan_seconds.append(time.perf_counter() - start)
         self.cost_history.append(result.history)
