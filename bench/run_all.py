@@ -19,6 +19,7 @@ SCRIPTS = [
     "planners_learned.py",  # every planner on the same learned Reacher model
     "plan_ranking.py",  # does the shipped model rank plans as the simulator does
     "mode1_vs_mode2.py",  # the distilled policy against planning
+    "correction.py",  # world-model correction on a changed world
     "ddp_throughput.py",  # 1 against 2 torchrun processes
 ]
 
