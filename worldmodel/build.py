@@ -184,7 +184,10 @@ def build_world_model(cfg: ModuleConfig, env) -> Any:
         net, ckpt = _trained(cfg.checkpoint, "world_model", env)
         model = LearnedWorldModel(net.predictor, bf16=cfg.bf16, z_std=cfg.z_std,
                                   frameskip=net.frameskip, fused=cfg.fused)
-        model.calibration = load_calibration(ckpt, model.action_dim)  # a corrected model's
+        calibration = load_calibration(ckpt, model.action_dim)  # a corrected model's
+        if calibration is not None:
+            device = next(net.predictor.parameters()).device
+            model.calibration = calibration.to(device)
         return model
     raise ValueError(f"unknown world model {cfg.name!r}; available: oracle, learned")
 

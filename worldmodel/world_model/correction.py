@@ -158,7 +158,8 @@ class Corrector:
 
 
 def load_calibration(ckpt: dict[str, Any], action_dim: int) -> ActionCalibration | None:
-    """The action calibration a corrected checkpoint carries (``Corrector.save``), or None."""
+    """The action calibration a corrected checkpoint carries (``Corrector.save``), on the
+    CPU (move it with its predictor), or None."""
     stored = ckpt.get("action_calibration")
     if stored is None:
         return None
