@@ -31,11 +31,11 @@ CORRECTIONS = {
 }
 
 
-def plan(overrides: list[str]) -> dict:
-    """One `jepa plan` run -> its summary and episodes."""
-    summary = run_plan(compose("plan", overrides, PlanConfig))
-    episodes = json.loads((Path(summary["plots"][0]).parent / "results.json").read_text())
-    return {"summary": summary, "episodes": episodes["episodes"]}
+def plan(overrides: list[str], out: Path) -> dict:
+    """One `jepa plan` run into ``out`` -> its summary and episodes."""
+    summary = run_plan(compose("plan", [*overrides, f"out={out}"], PlanConfig))
+    episodes = json.loads((out / "results.json").read_text())["episodes"]
+    return {"summary": summary, "episodes": episodes}
 
 
 def main() -> None:
@@ -49,7 +49,7 @@ def main() -> None:
             for name, extra in CORRECTIONS.items():
                 out = Path(args.out) / f"{env}-{value}-{name.replace(' ', '_')}"
                 run = plan([f"env={env}", f"{key}={value}", f"episodes={args.episodes}",
-                            "video_episodes=0", "progress=false", f"out={out}", *extra])
+                            "video_episodes=0", "progress=false", *extra], out)
                 s, later = run["summary"], run["episodes"][10:]
                 solved = [e["steps"] for e in later if e["success"]]
                 rows.append({

@@ -95,7 +95,7 @@ def trained_path(path: str | None, env) -> str:
     return str(shipped(env.spec.id if env.spec else ""))
 
 
-def _trained(path: str | None, what: str, env):
+def _trained(path: str | None, env):
     """The (cached) `jepa train` network at ``path`` and its checkpoint dict, checked
     against ``env``."""
     from worldmodel.world_model.net import net_from_checkpoint
@@ -163,7 +163,7 @@ def build_perception(cfg: ModuleConfig, env) -> Any:
     if cfg.name == "learned":
         from worldmodel.perception.learned import EncoderPerception
 
-        net, _ = _trained(cfg.checkpoint, "perception", env)
+        net, _ = _trained(cfg.checkpoint, env)
         return EncoderPerception(net.encoder, env.unwrapped.image_size)
     raise ValueError(f"unknown perception {cfg.name!r}; available: state, learned")
 
@@ -181,13 +181,11 @@ def build_world_model(cfg: ModuleConfig, env) -> Any:
         from worldmodel.world_model.correction import load_calibration
         from worldmodel.world_model.learned import LearnedWorldModel
 
-        net, ckpt = _trained(cfg.checkpoint, "world_model", env)
+        net, ckpt = _trained(cfg.checkpoint, env)
         model = LearnedWorldModel(net.predictor, bf16=cfg.bf16, z_std=cfg.z_std,
                                   frameskip=net.frameskip, fused=cfg.fused)
-        calibration = load_calibration(ckpt, model.action_dim)  # a corrected model's
-        if calibration is not None:
-            device = next(net.predictor.parameters()).device
-            model.calibration = calibration.to(device)
+        model.calibration = load_calibration(  # a corrected model's, or None
+            ckpt, model.action_dim, next(net.predictor.parameters()).device)
         return model
     raise ValueError(f"unknown world model {cfg.name!r}; available: oracle, learned")
 

@@ -77,10 +77,9 @@ class PlanningActor:
         """The ``execute`` actions [E, e, A] after the ``kept`` part of the last plan: the
         prior's, from where the world model says ``kept`` leads, or zeros (no prior, or a
         model whose steps do not divide ``kept``)."""
-        pad = torch.zeros_like(self._plan[:, : self.execute])
         k = getattr(self.world_model, "frameskip", 1)
         if self.prior is None or kept.shape[1] % k or self.execute % k:
-            return pad
+            return torch.zeros_like(self._plan[:, : self.execute])
         with torch.no_grad():
             end = self.world_model.rollout(state, kept)[:, -1] if kept.shape[1] else state
             return self.prior.imagine(self.world_model, end, task.goal, self.execute)

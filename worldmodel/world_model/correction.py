@@ -157,9 +157,10 @@ class Corrector:
         return save_atomic(ckpt, path)
 
 
-def load_calibration(ckpt: dict[str, Any], action_dim: int) -> ActionCalibration | None:
-    """The action calibration a corrected checkpoint carries (``Corrector.save``), on the
-    CPU (move it with its predictor), or None."""
+def load_calibration(ckpt: dict[str, Any], action_dim: int,
+                     device: torch.device | str = "cpu") -> ActionCalibration | None:
+    """The action calibration a corrected checkpoint carries (``Corrector.save``), on
+    ``device`` (its predictor's), or None."""
     stored = ckpt.get("action_calibration")
     if stored is None:
         return None
@@ -169,4 +170,4 @@ def load_calibration(ckpt: dict[str, Any], action_dim: int) -> ActionCalibration
     except RuntimeError as err:
         raise CheckpointError(f"the checkpoint's action calibration does not fit "
                               f"{action_dim}-d actions: {err}") from err
-    return calibration.eval().requires_grad_(False)
+    return calibration.to(device).eval().requires_grad_(False)

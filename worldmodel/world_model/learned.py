@@ -76,7 +76,8 @@ class LearnedWorldModel:
         if action.shape[-1] != self.action_dim * self.frameskip:
             raise ValueError(f"one step of this world model takes {self.frameskip} env "
                              f"action(s) of {self.action_dim} dims; use rollout for env actions")
-        action = self.calibrate(action.unflatten(-1, (self.frameskip, -1))).flatten(-2)
+        if self.calibration is not None:  # it maps each of the k env actions
+            action = self.calibrate(action.unflatten(-1, (self.frameskip, -1))).flatten(-2)
         return self._net.step(state.to(self.dtype), action.to(self.dtype)).float()
 
     def rollout(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
