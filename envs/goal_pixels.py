@@ -10,6 +10,7 @@ gymnasium-robotics' PointMaze) works by id with no spec at all.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
@@ -19,6 +20,7 @@ from worldmodel.rendering import lower_mesh_detail, make_renderer, select_gl_bac
 
 from .goal_env import GoalEnv
 from .layout import _namespace
+from .maze import MazeLayout
 
 
 @runtime_checkable
@@ -105,7 +107,43 @@ class QposGoal:
         return posed
 
 
-BUILTIN_GOAL_SPECS: dict[str, type] = {"Reacher": ReacherGoal}
+class PointMazeGoal(QposGoal):
+    """gymnasium-robotics' PointMaze: the ball's position is the goal; seen from straight
+    above, the maze filling the frame. ``extra_info`` gives the next waypoint of a shortest
+    path through the maze's cells, for the scripted expert."""
+
+    markers = ("target",)  # the red goal sphere
+    velocity_limit = 5.0  # the task clips the ball's speed to this before every step
+
+    def __init__(self, sim: Any, obs: dict, maze: Any) -> None:
+        super().__init__(sim, obs)
+        self.layout = MazeLayout.of(maze.maze_map, maze.maze_size_scaling)
+        # Frame the free cells (the outer walls are a metre of flat colour) with a margin;
+        # the free camera's field of view is 45 degrees, so the distance is 1.21 spans.
+        free, cell = self.layout.centre(np.argwhere(~self.layout.walls)), self.layout.scaling
+        low, high = free.min(0) - cell / 2, free.max(0) + cell / 2
+        span = float((high - low).max()) + 0.4 * cell
+        centre = (low + high) / 2
+        self.camera = {"distance": 1.21 * span, "elevation": -90.0, "azimuth": 90.0,
+                       "lookat": (float(centre[0]), float(centre[1]), 0.0)}
+
+    @classmethod
+    def from_task(cls, inner: Any, sim: Any, obs: Any) -> PointMazeGoal:
+        return cls(sim, obs, inner.maze)
+
+    def extra_info(self, state: np.ndarray, goal: np.ndarray) -> dict[str, np.ndarray]:
+        waypoint = self.layout.waypoint(state[None, self.slice], goal[None])[0]
+        return {"waypoint": waypoint.astype(np.float32)}
+
+
+def _reacher(inner: Any, sim: Any, obs: Any) -> GoalSpec:
+    return ReacherGoal()
+
+
+# Task-name prefix -> how to build its goal spec from (unwrapped task, simulator, first obs).
+BUILTIN_GOAL_SPECS: dict[str, Callable[[Any, Any, Any], GoalSpec]] = {
+    "Reacher": _reacher, "PointMaze": PointMazeGoal.from_task,
+}
 
 
 def _find_simulator(env: gym.Env) -> Any | None:
@@ -128,10 +166,12 @@ class GoalPixelEnv(GoalEnv):
     the goal image alone then says where to go, and the only thing that moves in a frame is
     the agent. A marker that stands still all episode is the cheapest thing for an
     end-to-end encoder to spend its variance on, and it then ignores the arm.
+    ``action_repeat`` holds each action for that many of the task's own steps (PointMaze's
+    steps are 10 ms: a planner's horizon of them would not see past the next wall).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
-    frame_neutral_kwargs = (*GoalEnv.frame_neutral_kwargs, "success_radius")
+    frame_neutral_kwargs = (*GoalEnv.frame_neutral_kwargs, "success_radius", "action_repeat")
 
     def __init__(
         self,
@@ -140,19 +180,25 @@ class GoalPixelEnv(GoalEnv):
         success_radius: float = 0.02,
         antialias: int = 4,
         show_markers: bool = True,
+        action_repeat: int = 1,
         goal_spec: GoalSpec | None = None,
         terminate_on_success: bool = True,
         render_mode: str | None = "rgb_array",
         **make_kwargs: Any,
     ) -> None:
         select_gl_backend()
+        if action_repeat < 1:
+            raise ValueError(f"action_repeat is a number of the task's steps >= 1, got "
+                             f"{action_repeat}")
+        _register_robotics(env_id)
         try:
             # Unwrapped: the episode length is this wrapper's TimeLimit, not the task's own.
             inner = gym.make(env_id, **make_kwargs).unwrapped
         except gym.error.Error as err:
             raise ValueError(
                 f"cannot wrap {env_id!r} as a pixel goal task: {err}. It must be a registered "
-                "Gymnasium MuJoCo environment (see `jepa envs`)"
+                "Gymnasium MuJoCo environment (see `jepa envs`; gymnasium-robotics' tasks "
+                "need `pip install 'worldmodel[robotics]'`)"
             ) from err
         base = _find_simulator(inner)
         if base is None:
@@ -166,15 +212,17 @@ class GoalPixelEnv(GoalEnv):
         self.env_id = env_id
         obs, _ = inner.reset(seed=0)
         if goal_spec is None:
-            goal_spec = self._default_spec(env_id, base, obs)
+            goal_spec = self._default_spec(env_id, inner, base, obs)
         self.spec_goal = goal_spec
         if not show_markers:
-            hide_geoms(base.model, getattr(goal_spec, "markers", ()))
+            hide_markers(base.model, getattr(goal_spec, "markers", ()))
         self._camera_config = getattr(goal_spec, "camera", None) or getattr(
             getattr(base, "mujoco_renderer", None), "default_cam_config", None) or {}
         self._renderer = None
         self._camera = None
         self.success_radius = success_radius
+        self.action_repeat = action_repeat
+        self.velocity_limit: float | None = getattr(goal_spec, "velocity_limit", None)
         self._nq = base.model.nq
         low, high = inner.action_space.low, inner.action_space.high
         self._action_low, self._action_scale = low, (high - low) / 2
@@ -184,10 +232,10 @@ class GoalPixelEnv(GoalEnv):
                          terminate_on_success=terminate_on_success, render_mode=render_mode)
 
     @staticmethod
-    def _default_spec(env_id: str, sim: Any, obs: Any) -> GoalSpec:
-        for prefix, spec in BUILTIN_GOAL_SPECS.items():
+    def _default_spec(env_id: str, inner: Any, sim: Any, obs: Any) -> GoalSpec:
+        for prefix, build in BUILTIN_GOAL_SPECS.items():
             if env_id.split("/")[-1].startswith(prefix):
-                return spec()
+                return build(inner, sim, obs)
         if isinstance(obs, dict) and {"desired_goal", "achieved_goal"} <= set(obs):
             return QposGoal(sim, obs)
         raise ValueError(
@@ -201,7 +249,8 @@ class GoalPixelEnv(GoalEnv):
 
     def _advance(self, action: np.ndarray) -> None:
         scaled = self._action_low + (np.clip(action, -1.0, 1.0) + 1.0) * self._action_scale
-        self.inner.step(scaled.astype(self.inner.action_space.dtype))
+        for _ in range(self.action_repeat):
+            self.inner.step(scaled.astype(self.inner.action_space.dtype))
 
     def state(self) -> np.ndarray:
         data = self._sim.data
@@ -214,6 +263,10 @@ class GoalPixelEnv(GoalEnv):
 
     def achieved_goal(self, state: np.ndarray) -> np.ndarray:
         return self.spec_goal.achieved(state)
+
+    def _extra_info(self) -> dict[str, Any]:
+        extra = getattr(self.spec_goal, "extra_info", None)
+        return extra(self.state(), self._goal) if extra else {}
 
     def is_success(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
         gap = self.spec_goal.achieved(state) - goal
@@ -259,18 +312,40 @@ class GoalPixelEnv(GoalEnv):
         self.inner.close()
 
 
-def hide_geoms(model: Any, names: tuple[str, ...]) -> None:
-    """Make the named geoms invisible (alpha 0); they still collide and move as before."""
+def hide_markers(model: Any, names: tuple[str, ...]) -> None:
+    """Make the named geoms or sites invisible (alpha 0); geoms still collide and move."""
     import mujoco
 
     for name in names:
-        gid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, name)
-        if gid < 0:
-            raise ValueError(f"the model has no geom named {name!r} to hide")
-        model.geom_rgba[gid, 3] = 0.0
+        geom = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, name)
+        site = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, name)
+        if geom >= 0:
+            model.geom_rgba[geom, 3] = 0.0
+        elif site >= 0:
+            model.site_rgba[site, 3] = 0.0
+        else:
+            raise ValueError(f"the model has no geom or site named {name!r} to hide")
+
+
+def _register_robotics(env_id: str) -> None:
+    """gymnasium-robotics registers its tasks when imported; import it only when asked for
+    one of them, so the other tasks work without it."""
+    if env_id in gym.registry:
+        return
+    try:
+        import gymnasium_robotics
+    except ImportError:
+        return  # gym.make then names the unknown id
+    gym.register_envs(gymnasium_robotics)
 
 
 def register() -> None:
     """Register the pixel-goal versions of Gymnasium tasks the project uses."""
     gym.register(id="worldmodel/Reacher-v0", entry_point=GoalPixelEnv,
                  kwargs={"env_id": "Reacher-v5"}, max_episode_steps=100)
+    # The U-maze of D4RL and DINO-WM; actions held for 5 of its 10 ms steps (DINO-WM's
+    # frameskip), success within 0.45 of the goal (the task's own test).
+    gym.register(id="worldmodel/PointMaze-v0", entry_point=GoalPixelEnv,
+                 kwargs={"env_id": "PointMaze_UMaze-v3", "success_radius": 0.45,
+                         "action_repeat": 5, "show_markers": False},
+                 max_episode_steps=100)

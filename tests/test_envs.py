@@ -150,11 +150,11 @@ def test_hidden_markers_leave_only_the_agent_moving():
     assert np.ptp(rows) <= 3 and np.ptp(cols) <= 3
     assert shown[0][changed].mean() > shown[1][changed].mean()
     assert goal_hidden.shape == hidden.shape
-    from worldmodel.envs.goal_pixels import hide_geoms
+    from worldmodel.envs.goal_pixels import hide_markers
 
     env = GoalPixelEnv("Reacher-v5")
-    with pytest.raises(ValueError, match="no geom named 'nothing'"):
-        hide_geoms(env._sim.model, ("nothing",))
+    with pytest.raises(ValueError, match="no geom or site named 'nothing'"):
+        hide_markers(env._sim.model, ("nothing",))
     env.close()
 
 

@@ -40,17 +40,22 @@ class TwoRoomsOracle(StepRollout):
 
 class MujocoOracle:
     """Rolls out copies of a MuJoCo task's simulator. State [B, nq + nv]; action [B, A] in
-    [-1, 1], mapped to the actuators' control range and held for ``frame_skip`` steps."""
+    [-1, 1], mapped to the actuators' control range and held for ``action_repeat`` of the
+    task's steps of ``frame_skip`` physics steps each. ``velocity_limit``: the task clips
+    every velocity to this before each of its steps (PointMaze), so the oracle does too."""
 
     differentiable = False
 
-    def __init__(self, model, frame_skip: int, nthread: int | None = None) -> None:
+    def __init__(self, model, frame_skip: int, nthread: int | None = None,
+                 action_repeat: int = 1, velocity_limit: float | None = None) -> None:
         import mujoco
         from mujoco import rollout
 
         self._mujoco, self._rollout = mujoco, rollout
         self.model = model
         self.frame_skip = frame_skip
+        self.action_repeat = action_repeat
+        self.velocity_limit = velocity_limit
         self.nq, self.nv = model.nq, model.nv
         low, high = model.actuator_ctrlrange[:, 0], model.actuator_ctrlrange[:, 1]
         self._low, self._scale = low, (high - low) / 2
@@ -63,7 +68,9 @@ class MujocoOracle:
         """The oracle of a Point Room or wrapped MuJoCo task."""
         base = env.unwrapped
         sim = getattr(base, "_sim", base)
-        return cls(sim.model, int(getattr(sim, "frame_skip", 1)))
+        return cls(sim.model, int(getattr(sim, "frame_skip", 1)),
+                   action_repeat=int(getattr(base, "action_repeat", 1)),
+                   velocity_limit=getattr(base, "velocity_limit", None))
 
     def _full_state(self, state: np.ndarray) -> np.ndarray:
         """[B, nq + nv] -> MuJoCo's full physics state [B, size]. Candidates share their
@@ -82,12 +89,25 @@ class MujocoOracle:
         B, H, _ = actions.shape
         s = state.detach().cpu().double().numpy()
         ctrl = self._low + (actions.detach().clamp(-1, 1).cpu().double().numpy() + 1) * self._scale
-        ctrl = np.repeat(ctrl, self.frame_skip, axis=1)  # [B, H * frame_skip, nu]
-        full, _ = self._rollout.rollout(self.model, self._data, self._full_state(s), ctrl)
-        full = full[:, self.frame_skip - 1 :: self.frame_skip]  # after each action
         # Full physics state = [time, qpos, qvel, act, ...]
+        vel = slice(1 + self.nq, 1 + self.nq + self.nv)
+        per_action = self.frame_skip * self.action_repeat
+        if self.velocity_limit is None:
+            ctrl = np.repeat(ctrl, per_action, axis=1)  # [B, H * per_action, nu]
+            full, _ = self._rollout.rollout(self.model, self._data, self._full_state(s), ctrl)
+            full = full[:, per_action - 1 :: per_action]  # after each action
+        else:
+            # The clip sits between the task's steps: one short rollout per task step.
+            state, after = self._full_state(s), []
+            for t in range(H):
+                held = np.repeat(ctrl[:, t : t + 1], self.frame_skip, axis=1)
+                for _ in range(self.action_repeat):
+                    state[:, vel] = state[:, vel].clip(-self.velocity_limit, self.velocity_limit)
+                    state = self._rollout.rollout(self.model, self._data, state, held)[0][:, -1]
+                after.append(state.copy())  # the next clip writes into ``state``
+            full = np.stack(after, 1)
         qpos = full[..., 1 : 1 + self.nq]
-        qvel = full[..., 1 + self.nq : 1 + self.nq + self.nv]
+        qvel = full[..., vel]
         out = np.concatenate([qpos, qvel], axis=-1)
         return torch.as_tensor(out, dtype=torch.float32, device=state.device)
 
