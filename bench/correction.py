@@ -1,8 +1,10 @@
 """World-model correction on a changed world: the shipped models planning an agent slower
-(Two Rooms) or weaker (Point Room) than the one they learned, with no correction, the
-action calibration, and the predictor's weights corrected; and the unchanged worlds.
+(Two Rooms) or weaker (Point Room, Reacher, PointMaze) than the one they learned, with no
+correction, the action calibration, and the predictor's weights corrected; and the
+unchanged worlds.
 
-    python bench/correction.py [--episodes 100] [--out runs/correction]
+    python bench/correction.py [--episodes 100] [--envs two_rooms point_room ...]
+                               [--out runs/correction]
 
 Each row is one `jepa plan` run (seed 0, batches of 10, iCEM, the shipped checkpoint); the
 first batch plans before any correction, so the "11+" columns leave it out. About 25
@@ -23,6 +25,8 @@ from worldmodel.evaluation import PlanConfig, run_plan
 WORLDS = {  # (env, the setting that changes the world, the value the model learned, another)
     "two_rooms": ("env.kwargs.max_step", 0.05, 0.035),
     "point_room": ("env.kwargs.motor_gear", 5.0, 2.0),
+    "reacher": ("env.kwargs.motor_scale", 1.0, 0.5),
+    "point_maze": ("env.kwargs.motor_scale", 1.0, 0.5),
 }
 CORRECTIONS = {
     "none": [],
@@ -41,10 +45,12 @@ def plan(overrides: list[str], out: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=100)
+    parser.add_argument("--envs", nargs="+", choices=list(WORLDS), default=list(WORLDS))
     parser.add_argument("--out", default="runs/correction")
     args = malloc_flag.parse_args(parser)
     rows = []
-    for env, (key, trained, changed) in WORLDS.items():
+    for env in args.envs:
+        key, trained, changed = WORLDS[env]
         for value in (trained, changed):
             for name, extra in CORRECTIONS.items():
                 out = Path(args.out) / f"{env}-{value}-{name.replace(' ', '_')}"

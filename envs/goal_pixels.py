@@ -10,6 +10,8 @@ gymnasium-robotics' PointMaze) works by id with no spec at all.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
@@ -168,10 +170,13 @@ class GoalPixelEnv(GoalEnv):
     end-to-end encoder to spend its variance on, and it then ignores the arm.
     ``action_repeat`` holds each action for that many of the task's own steps (PointMaze's
     steps are 10 ms: a planner's horizon of them would not see past the next wall).
+    ``motor_scale`` multiplies every actuator's gear: weaker or stronger motors in frames
+    that look the same, the kind of change world-model correction is for.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
-    frame_neutral_kwargs = (*GoalEnv.frame_neutral_kwargs, "success_radius", "action_repeat")
+    frame_neutral_kwargs = (*GoalEnv.frame_neutral_kwargs, "success_radius", "action_repeat",
+                            "motor_scale")
 
     def __init__(
         self,
@@ -181,6 +186,7 @@ class GoalPixelEnv(GoalEnv):
         antialias: int = 4,
         show_markers: bool = True,
         action_repeat: int = 1,
+        motor_scale: float = 1.0,
         goal_spec: GoalSpec | None = None,
         terminate_on_success: bool = True,
         render_mode: str | None = "rgb_array",
@@ -190,6 +196,9 @@ class GoalPixelEnv(GoalEnv):
         if action_repeat < 1:
             raise ValueError(f"action_repeat is a number of the task's steps >= 1, got "
                              f"{action_repeat}")
+        if not motor_scale > 0:
+            raise ValueError(f"motor_scale multiplies the actuators' gear and must be > 0, "
+                             f"got {motor_scale}")
         _register_robotics(env_id)
         try:
             # Unwrapped: the episode length is this wrapper's TimeLimit, not the task's own.
@@ -208,6 +217,7 @@ class GoalPixelEnv(GoalEnv):
         if antialias < 0:
             raise ValueError(f"antialias is a multisample count >= 0 (0: off), got {antialias}")
         lower_mesh_detail(base.model, samples=antialias)
+        base.model.actuator_gear[:, 0] *= motor_scale  # this env's own copy of the model
         self.inner = inner
         self.env_id = env_id
         obs, _ = inner.reset(seed=0)
@@ -333,7 +343,10 @@ def _register_robotics(env_id: str) -> None:
     if env_id in gym.registry:
         return
     try:
-        import gymnasium_robotics
+        # Its import prints a notice about its Adroit tasks' rewards to stderr on every
+        # command; none of the project's tasks is concerned.
+        with contextlib.redirect_stderr(io.StringIO()):
+            import gymnasium_robotics
     except ImportError:
         return  # gym.make then names the unknown id
     gym.register_envs(gymnasium_robotics)

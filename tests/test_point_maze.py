@@ -106,3 +106,23 @@ def test_the_oracle_clips_speed_as_the_task_does():
     assert np.abs(true[:, 2:]).max() >= 5.0  # the limit was reached
     np.testing.assert_allclose(predicted, true, atol=1e-4)
     env.close()
+
+
+def test_motor_scale_weakens_the_push_and_leaves_the_frames():
+    def first_step(scale):
+        env = GoalPixelEnv("PointMaze_UMaze-v3", motor_scale=scale, success_radius=0.45,
+                           terminate_on_success=False)
+        obs, _ = env.reset(seed=2)
+        _, _, _, _, info = env.step(np.array([1.0, 0.0], np.float32))
+        env.close()
+        return obs["pixels"], info["state"][2:]
+
+    frame, velocity = first_step(1.0)
+    weak_frame, weak_velocity = first_step(0.5)
+    np.testing.assert_array_equal(frame, weak_frame)
+    # From rest, with linear damping and no contact, the speed gained is proportional to
+    # the force.
+    np.testing.assert_allclose(weak_velocity, 0.5 * velocity, atol=1e-6)
+    assert velocity[0] > 0.2  # one 10 ms step from rest at full push: 0.24 m/s
+    with pytest.raises(ValueError, match="motor_scale"):
+        GoalPixelEnv("PointMaze_UMaze-v3", motor_scale=0.0)

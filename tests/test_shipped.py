@@ -10,7 +10,8 @@ from worldmodel.cli import main
 
 
 @pytest.mark.parametrize(("env", "episodes", "needed"),
-                         [("point_room", 5, 4), ("two_rooms", 5, 4), ("reacher", 10, 7)])
+                         [("point_room", 5, 4), ("two_rooms", 5, 4), ("reacher", 10, 7),
+                          ("point_maze", 5, 4)])
 def test_shipped_checkpoint_plans(env, episodes, needed, tmp_path, capsys):
     import json
 

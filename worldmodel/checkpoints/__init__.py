@@ -14,7 +14,7 @@ from worldmodel.jepa.checkpoint import CheckpointError, expect_kind, load, save_
 HERE = Path(__file__).parent
 
 SHIPPED = {"worldmodel/PointRoom-v0": "point_room.pt", "worldmodel/TwoRooms-v0": "two_rooms.pt",
-           "worldmodel/Reacher-v0": "reacher.pt"}
+           "worldmodel/Reacher-v0": "reacher.pt", "worldmodel/PointMaze-v0": "point_maze.pt"}
 
 # The exact commands behind each file, in order; `make checkpoints` runs them.
 RECIPES = {
@@ -42,6 +42,23 @@ RECIPES = {
         "env.num_envs=16 append=true out=data/reacher preview=0",
         'jepa train data=data/reacher frames=2 "channels=[16,32,32]" '
         "init=runs/ship/reacher_first/last.pt lr=3e-4 steps=700 seed=0 out=runs/ship/reacher",
+    ],
+    # Reacher's loop on the U-maze: the expert, sustained pushes (which show the walls
+    # stopping the ball, something the expert never does), a first model, its planner's
+    # episodes, a short fine-tune.
+    "point_maze.pt": [
+        "jepa collect env=point_maze episodes=400 seed=0 out=data/point_maze preview=0",
+        "jepa collect env=point_maze episodes=400 noise=0.7 noise_correlation=0.9 append=true "
+        "seed=1 out=data/point_maze preview=0",
+        "jepa train data=data/point_maze frames=2 steps=3000 seed=0 "
+        "out=runs/ship/point_maze_first",
+        "jepa plan env=point_maze world_model.checkpoint=runs/ship/point_maze_first/last.pt "
+        "episodes=50 video_episodes=0 out=runs/ship/point_maze_first_plan",
+        "jepa collect env=point_maze policy=planner "
+        "planner=runs/ship/point_maze_first_plan/results.json noise=0.3 episodes=160 "
+        "env.num_envs=16 append=true seed=2 out=data/point_maze preview=0",
+        "jepa train data=data/point_maze frames=2 init=runs/ship/point_maze_first/last.pt "
+        "lr=3e-4 steps=700 seed=0 out=runs/ship/point_maze",
     ],
 }
 
