@@ -178,6 +178,20 @@ def test_renderer_failure_names_the_packages(monkeypatch):
         rendering.make_renderer(mujoco.MjModel.from_xml_string("<mujoco/>"), 8, 8)
 
 
+def test_glfw_with_no_display_is_a_clear_error_not_an_abort(monkeypatch):
+    # mujoco imported before the backend was chosen falls back to GLFW, which aborts the
+    # process with no display; the renderer refuses first and names the fix.
+    import mujoco
+
+    from worldmodel import rendering
+
+    monkeypatch.setattr(rendering.sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("MUJOCO_GL", raising=False)
+    with pytest.raises(rendering.RenderingUnavailableError, match="MUJOCO_GL=egl"):
+        rendering.make_renderer(mujoco.MjModel.from_xml_string("<mujoco/>"), 8, 8)
+
+
 def test_point_room_motor_gear_scales_the_push():
     """A weaker motor: the same room and frames, the agent pushed less by each action."""
     moved = {}

@@ -3,6 +3,8 @@ project sees it, its scripted expert and its oracle."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -14,7 +16,11 @@ from worldmodel.envs.maze import MazeLayout
 from worldmodel.data.policies import make_policy
 from worldmodel.world_model import MujocoOracle
 
-pytest.importorskip("gymnasium_robotics")
+# Not importorskip: importing gymnasium-robotics imports mujoco, which must come after the
+# project has chosen the headless GL backend (at the first environment built), not at
+# test collection.
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("gymnasium_robotics") is None,
+                                reason="gymnasium-robotics is not installed")
 
 U_MAZE = [[1, 1, 1, 1, 1], [1, 0, 0, 0, 1], [1, 1, 1, 0, 1], [1, 0, 0, 0, 1], [1, 1, 1, 1, 1]]
 

@@ -44,6 +44,14 @@ def select_gl_backend() -> str:
 def make_renderer(model, height: int, width: int):
     """A ``mujoco.Renderer`` for ``model`` or one clear error naming what to install."""
     backend = select_gl_backend()
+    if backend == "glfw" and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        # GLFW with no display aborts the whole process inside mujoco: say why first.
+        raise RenderingUnavailableError(
+            "mujoco was imported before an offscreen backend was chosen, so it renders with "
+            "GLFW, which needs a display. Set MUJOCO_GL=egl (or osmesa) before starting "
+            "Python, or build a worldmodel environment before importing mujoco or a package "
+            "that imports it (gymnasium-robotics does)"
+        )
     import mujoco
 
     try:
