@@ -19,7 +19,7 @@ OUT = Path("runs/demo")
 
 def run() -> None:
     shutil.rmtree(OUT, ignore_errors=True)
-    for env in ("two_rooms", "point_room", "reacher"):
+    for env in ("two_rooms", "point_room", "reacher", "point_maze"):
         rc = main(["collect", f"env={env}", "episodes=8", f"out={OUT / env}", "preview=4"])
         if rc:
             raise SystemExit(rc)
