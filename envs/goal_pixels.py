@@ -356,9 +356,10 @@ def register() -> None:
     """Register the pixel-goal versions of Gymnasium tasks the project uses."""
     gym.register(id="worldmodel/Reacher-v0", entry_point=GoalPixelEnv,
                  kwargs={"env_id": "Reacher-v5"}, max_episode_steps=100)
-    # The U-maze of D4RL and DINO-WM; actions held for 5 of its 10 ms steps (DINO-WM's
-    # frameskip), success within 0.45 of the goal (the task's own test).
-    gym.register(id="worldmodel/PointMaze-v0", entry_point=GoalPixelEnv,
-                 kwargs={"env_id": "PointMaze_UMaze-v3", "success_radius": 0.45,
-                         "action_repeat": 5, "show_markers": False},
-                 max_episode_steps=100)
+    # The U-maze of D4RL and DINO-WM, and D4RL's medium maze; actions held for 5 of the
+    # task's 10 ms steps (DINO-WM's frameskip), success within 0.45 of the goal (its own test).
+    for name, maze in (("PointMaze", "UMaze"), ("PointMazeMedium", "Medium")):
+        gym.register(id=f"worldmodel/{name}-v0", entry_point=GoalPixelEnv,
+                     kwargs={"env_id": f"PointMaze_{maze}-v3", "success_radius": 0.45,
+                             "action_repeat": 5, "show_markers": False},
+                     max_episode_steps=100)

@@ -21,7 +21,8 @@ def test_console_script_help():
 def test_stage_help_lists_groups_and_example(capsys):
     assert main(["collect", "--help"]) == 0
     out = capsys.readouterr().out
-    assert "env: point_maze, point_room, reacher, two_rooms" in out and "example:" in out
+    assert "env: point_maze, point_maze_medium, point_room, reacher, two_rooms" in out
+    assert "example:" in out
 
 
 def test_envs_lists_the_namespace(capsys):

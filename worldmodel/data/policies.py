@@ -136,6 +136,7 @@ class PointMazeExpert(NoisyExpert):
 
 EXPERTS: dict[str, type[NoisyExpert]] = {
     "worldmodel/PointMaze-v0": PointMazeExpert,
+    "worldmodel/PointMazeMedium-v0": PointMazeExpert,
     "worldmodel/TwoRooms-v0": TwoRoomsExpert,
     "worldmodel/PointRoom-v0": PointRoomExpert,
     "worldmodel/Reacher-v0": ReacherExpert,
