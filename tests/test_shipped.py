@@ -11,7 +11,7 @@ from worldmodel.cli import main
 
 @pytest.mark.parametrize(("env", "episodes", "needed"),
                          [("point_room", 5, 4), ("two_rooms", 5, 4), ("reacher", 10, 7),
-                          ("point_maze", 5, 4)])
+                          ("point_maze", 5, 4), ("point_maze_medium", 5, 4)])
 def test_shipped_checkpoint_plans(env, episodes, needed, tmp_path, capsys):
     import json
 
