@@ -88,7 +88,8 @@ class GoalEnv(gym.Env):
         """An RGB frame [H, W, 3] with the agent at ``goal``."""
         return self.draw(self.goal_pose(goal))
 
-    def _extra_info(self) -> dict[str, Any]:
+    def _extra_info(self, state: np.ndarray) -> dict[str, Any]:
+        """Task-specific entries of ``info`` for the true ``state`` [state_dim]."""
         return {}
 
     # -- Gymnasium API --------------------------------------------------------------------
@@ -137,5 +138,5 @@ class GoalEnv(gym.Env):
             "goal_state": self._goal.copy(),
             "goal_pose": self._goal_pose.copy(),
             "is_success": bool(self.is_success(state, self._goal)),
-            **self._extra_info(),
+            **self._extra_info(state),
         }

@@ -274,9 +274,9 @@ class GoalPixelEnv(GoalEnv):
     def achieved_goal(self, state: np.ndarray) -> np.ndarray:
         return self.spec_goal.achieved(state)
 
-    def _extra_info(self) -> dict[str, Any]:
+    def _extra_info(self, state: np.ndarray) -> dict[str, Any]:
         extra = getattr(self.spec_goal, "extra_info", None)
-        return extra(self.state(), self._goal) if extra else {}
+        return extra(state, self._goal) if extra else {}
 
     def is_success(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
         gap = self.spec_goal.achieved(state) - goal

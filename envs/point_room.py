@@ -158,7 +158,7 @@ class PointRoomEnv(GoalEnv):
             self.set_state(saved)
         return frame
 
-    def _extra_info(self) -> dict[str, Any]:
+    def _extra_info(self, state: np.ndarray) -> dict[str, Any]:
         return {"door_y": np.float32(self.layout.door_y)}
 
     def close(self) -> None:

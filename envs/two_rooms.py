@@ -109,7 +109,7 @@ class TwoRoomsEnv(GoalEnv):
         img[y0:y1, x0:x1][inside] = _AGENT
         return img
 
-    def _extra_info(self) -> dict[str, Any]:
+    def _extra_info(self, state: np.ndarray) -> dict[str, Any]:
         return {"door_y": np.float32(self.layout.door_y)}
 
 

@@ -21,6 +21,11 @@ class RenderingUnavailableError(RuntimeError):
     """No OpenGL backend can create an offscreen context."""
 
 
+def _headless() -> bool:
+    """Linux with no X display: GLFW cannot open a context here."""
+    return sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
+
+
 def select_gl_backend() -> str:
     """Choose ``MUJOCO_GL`` when the user has not: EGL when there is no display.
 
@@ -28,8 +33,7 @@ def select_gl_backend() -> str:
     when mujoco is already imported the current choice is returned unchanged.
     """
     chosen = os.environ.get("MUJOCO_GL")
-    headless = sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
-    if not chosen and "mujoco" not in sys.modules and headless:
+    if not chosen and "mujoco" not in sys.modules and _headless():
         chosen = os.environ["MUJOCO_GL"] = "egl"
         # PyOpenGL picks its platform from this variable; keep the two consistent.
         os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
@@ -44,7 +48,7 @@ def select_gl_backend() -> str:
 def make_renderer(model, height: int, width: int):
     """A ``mujoco.Renderer`` for ``model`` or one clear error naming what to install."""
     backend = select_gl_backend()
-    if backend == "glfw" and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+    if backend == "glfw" and _headless():
         # GLFW with no display aborts the whole process inside mujoco: say why first.
         raise RenderingUnavailableError(
             "mujoco was imported before an offscreen backend was chosen, so it renders with "

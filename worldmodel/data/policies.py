@@ -101,15 +101,26 @@ class TwoRoomsExpert(NoisyExpert):
         return gap / self.max_step
 
 
+def track_waypoint(state: np.ndarray, waypoint: np.ndarray, gain: float, top_speed: float,
+                   feedforward: float, damping: float) -> np.ndarray:
+    """Forces that steer a point mass to ``waypoint`` [N, 2]: the velocity it wants is
+    ``gain`` times the gap, capped at ``top_speed``; the force is ``feedforward`` times
+    that velocity plus ``damping`` times what the current one [state 2:4] lacks of it."""
+    pos, vel = state[:, :2], state[:, 2:4]
+    wanted = gain * (waypoint - pos)
+    speed = np.linalg.norm(wanted, axis=-1, keepdims=True)
+    wanted = wanted / np.maximum(speed / top_speed, 1.0)
+    return feedforward * wanted + damping * (wanted - vel)
+
+
 class PointRoomExpert(NoisyExpert):
     """Velocity tracking towards the Two Rooms waypoint (forces, so damp the approach)."""
 
     def expert(self, info: dict) -> np.ndarray:
-        pos, vel = info["state"][:, :2], info["state"][:, 2:4]
-        wanted = 4.0 * (_layout(info).waypoint(pos, info["goal_state"][:, :2]) - pos)
-        speed = np.linalg.norm(wanted, axis=-1, keepdims=True)
-        wanted = wanted / np.maximum(speed, 1.0)
-        return wanted + 2.0 * (wanted - vel)
+        state = info["state"]
+        waypoint = _layout(info).waypoint(state[:, :2], info["goal_state"][:, :2])
+        return track_waypoint(state, waypoint, gain=4.0, top_speed=1.0, feedforward=1.0,
+                              damping=2.0)
 
 
 class ReacherExpert(NoisyExpert):
@@ -127,11 +138,8 @@ class PointMazeExpert(NoisyExpert):
     are taken without sliding along the walls."""
 
     def expert(self, info: dict) -> np.ndarray:
-        pos, vel = info["state"][:, :2], info["state"][:, 2:4]
-        wanted = 3.0 * (info["waypoint"] - pos)
-        speed = np.linalg.norm(wanted, axis=-1, keepdims=True)
-        wanted = wanted * np.minimum(1.0, 3.0 / np.maximum(speed, 1e-6))
-        return 0.8 * (wanted - vel)
+        return track_waypoint(info["state"], info["waypoint"], gain=3.0, top_speed=3.0,
+                              feedforward=0.0, damping=0.8)
 
 
 EXPERTS: dict[str, type[NoisyExpert]] = {

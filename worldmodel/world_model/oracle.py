@@ -98,13 +98,14 @@ class MujocoOracle:
             full = full[:, per_action - 1 :: per_action]  # after each action
         else:
             # The clip sits between the task's steps: one short rollout per task step.
-            state, after = self._full_state(s), []
+            physics, after = self._full_state(s), []
+            limit = self.velocity_limit
             for t in range(H):
                 held = np.repeat(ctrl[:, t : t + 1], self.frame_skip, axis=1)
                 for _ in range(self.action_repeat):
-                    state[:, vel] = state[:, vel].clip(-self.velocity_limit, self.velocity_limit)
-                    state = self._rollout.rollout(self.model, self._data, state, held)[0][:, -1]
-                after.append(state.copy())  # the next clip writes into ``state``
+                    physics[:, vel] = physics[:, vel].clip(-limit, limit)
+                    physics = self._rollout.rollout(self.model, self._data, physics, held)[0][:, -1]
+                after.append(physics.copy())  # the next clip writes into ``physics``
             full = np.stack(after, 1)
         qpos = full[..., 1 : 1 + self.nq]
         qvel = full[..., vel]
