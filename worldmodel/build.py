@@ -15,6 +15,7 @@ from worldmodel.cost import ActionMagnitude, GoalDistance, WeightedSum
 from worldmodel.jepa.checkpoint import CheckpointError, load
 from worldmodel.memory import ShortTermMemory
 from worldmodel.perception import StatePerception
+from worldmodel.precision import resolve_bf16
 from worldmodel.world_model import MujocoOracle, TwoRoomsOracle
 
 
@@ -47,7 +48,8 @@ class ModuleConfig:
 
     name: str = "oracle"
     checkpoint: str | None = None  # learned modules: None means the shipped checkpoint
-    bf16: bool = False  # learned world model: plan on a bf16 copy of the predictor
+    # learned world model: plan on a bf16 copy of the predictor (None: where native)
+    bf16: bool | None = False
     z_std: float = 0.0  # learned world model with a latent z: 0 plans the mean future
     fused: bool = True  # learned MLP world model on CPU: plan through oneDNN-fused layers
 
@@ -182,7 +184,9 @@ def build_world_model(cfg: ModuleConfig, env) -> Any:
         from worldmodel.world_model.learned import LearnedWorldModel
 
         net, ckpt = _trained(cfg.checkpoint, env)
-        model = LearnedWorldModel(net.predictor, bf16=cfg.bf16, z_std=cfg.z_std,
+        bf16 = resolve_bf16(cfg.bf16, next(net.predictor.parameters()).device,
+                            "world_model.bf16")
+        model = LearnedWorldModel(net.predictor, bf16=bf16, z_std=cfg.z_std,
                                   frameskip=net.frameskip, fused=cfg.fused)
         model.calibration = load_calibration(  # a corrected model's, or None
             ckpt, model.action_dim, next(net.predictor.parameters()).device)

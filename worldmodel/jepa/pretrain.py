@@ -16,6 +16,7 @@ from worldmodel.config import check_ranges, pick_device
 from worldmodel.data.dataset import EpisodeDataset
 from worldmodel.data.loaders import Clips, Frames, StepBatchSampler
 from worldmodel.distributed import Processes, all_finite, setup, teardown
+from worldmodel.precision import resolve_bf16
 from worldmodel.run_log import RunLog, plot_log, warn_if_collapsing
 from worldmodel.stop_signal import ignore_stop_signals
 from worldmodel.train_loop import RunCheckpoint, TrainingError, run_steps
@@ -61,7 +62,7 @@ class PretrainConfig:
     weight_decay: list[float] = field(default_factory=lambda: [0.04, 0.4])
     ema: list[float] = field(default_factory=lambda: [0.996, 1.0])
     grad_clip: float = 1.0
-    bf16: bool = True
+    bf16: bool | None = None  # None: where the device has native bf16 kernels
     num_workers: int = 1
     seed: int = 0
     out: str = "runs/pretrain"
@@ -151,7 +152,9 @@ class Pretrainer:
         self.step = 0
         self.checkpoint = RunCheckpoint(self.out / "last.pt", self.model, self.optimizer,
                                         self.clock, "config", RESUME_KEYS)
-        self.autocast = cfg.bf16 and procs.device.type in ("cpu", "cuda")
+        # what ran is what the checkpoint records: a resume on other hardware keeps it
+        cfg.bf16 = resolve_bf16(cfg.bf16, procs.device)
+        self.autocast = cfg.bf16
         # this run's progress bar, log and counts (set up by ``run``)
         self.bar, self.log = None, None
         self.images, self.last_rank = 0, None

@@ -22,6 +22,8 @@ import functools
 import torch
 import torch.nn.functional as F
 
+from worldmodel.precision import bf16_native
+
 from .predictors import MLPPredictor
 
 
@@ -36,8 +38,7 @@ def fused_ops_available(dtype: torch.dtype = torch.float32) -> bool:
             and hasattr(mkldnn, "_reorder_linear_weight")):
         return False
     if dtype == torch.bfloat16:  # without native bf16 kernels oneDNN would emulate them
-        if not (hasattr(mkldnn, "_is_mkldnn_bf16_supported")
-                and mkldnn._is_mkldnn_bf16_supported()):
+        if not bf16_native("cpu"):
             return False
     elif dtype != torch.float32:
         return False

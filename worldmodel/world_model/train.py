@@ -17,6 +17,7 @@ from worldmodel.distributed import Processes, all_finite, setup, teardown
 from worldmodel.jepa.checkpoint import load, load_matching
 from worldmodel.jepa.objectives import rankme
 from worldmodel.jepa.schedules import Progress, WarmupCosine
+from worldmodel.precision import resolve_bf16
 from worldmodel.run_log import RunLog, plot_log, warn_if_collapsing
 from worldmodel.train_loop import RunCheckpoint, TrainingError, run_steps
 
@@ -32,6 +33,8 @@ class Trainer:
     """One `jepa train` run: build, resume, step, log, checkpoint, report."""
 
     def __init__(self, cfg: TrainConfig, procs: Processes) -> None:
+        # what ran is what the checkpoint records: a resume on other hardware keeps it
+        cfg.bf16 = resolve_bf16(cfg.bf16, procs.device)
         self.cfg, self.procs = cfg, procs
         self.out = Path(cfg.out)
         self.data = EpisodeDataset.open(cfg.data)

@@ -37,7 +37,7 @@ class TrainConfig:
     time_weight: float = 0.1
     inverse_weight: float = 1.0
     teacher_weight: float = 1.0  # frozen recipe: teacher-forced term
-    bf16: bool = True
+    bf16: bool | None = None  # None: where the device has native bf16 kernels
     held_out: float = 0.1
     seed: int = 0
     out: str = "runs/train"
