@@ -12,6 +12,7 @@ SCRIPTS = [
     "collect_speed.py",  # frames/s per environment
     "pretrain_speed.py",  # I-JEPA step against a plain supervised step
     "probe_per_minute.py",  # probe R^2 per CPU-minute: I-JEPA, MAE, random
+    "precision.py",  # bf16 against fp32: what bf16=null picks on this CPU
     "rollout_speed.py",  # candidate-steps/s per predictor
     "peer_planners.py",  # against TorchRL's CEMPlanner / MPPIPlanner (when installed)
     "planner_scaling.py",  # time per plan against candidates and horizon

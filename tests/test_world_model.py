@@ -18,6 +18,7 @@ from worldmodel.data.dataset import DatasetError, DatasetMeta, EpisodeDataset
 from worldmodel.jepa.checkpoint import CheckpointError, load
 from worldmodel.jepa.pretrain import PretrainConfig, pretrain
 from worldmodel.perception.history import FrameHistory, stack_frames
+from worldmodel.precision import int8_linear_available
 from worldmodel.world_model.fused_rollout import FusedMLPRollout, fused_ops_available
 from worldmodel.world_model.learned import LearnedWorldModel
 from worldmodel.world_model.net import net_from_checkpoint
@@ -378,21 +379,36 @@ def test_mlp_rollout_equals_stepping_and_bf16_copy_stays_close():
     assert next(model.parameters()).dtype == torch.float32  # the original stays fp32
 
 
-@pytest.mark.skipif(not fused_ops_available(torch.bfloat16),
-                    reason="this PyTorch build or CPU has no oneDNN bf16 kernels")
+def _normed_mlp(depth: int, z_dim: int, hidden: int = 32) -> MLPPredictor:
+    model = MLPPredictor(16, 2, hidden=hidden, depth=depth, z_dim=z_dim)
+    with torch.no_grad():  # a norm scale and shift of its own: the fold must carry both
+        model.norm.weight.uniform_(0.5, 1.5)
+        model.norm.bias.normal_()
+    return model
+
+
+@pytest.mark.skipif(not fused_ops_available(),
+                    reason="this PyTorch build or CPU has no oneDNN fused linear ops")
 def test_fused_planning_rollout_matches_the_predictor():
     torch.manual_seed(0)
     for depth, z_dim in ((1, 0), (2, 3)):
-        model = MLPPredictor(16, 2, hidden=32, depth=depth, z_dim=z_dim)
-        with torch.no_grad():  # a norm scale and shift of its own: the fold must carry both
-            model.norm.weight.uniform_(0.5, 1.5)
-            model.norm.bias.normal_()
+        model = _normed_mlp(depth, z_dim)
         state, actions = torch.randn(5, 16), torch.randn(5, 4, 2)
         for z in ([None, torch.randn(5, 4, z_dim)] if z_dim else [None]):
             with torch.no_grad():
                 want = model.rollout(state, actions, z)
                 got = FusedMLPRollout(model)(state, actions, z)
             torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.skipif(not fused_ops_available(torch.bfloat16),
+                    reason="this PyTorch build or CPU has no oneDNN bf16 kernels")
+def test_bf16_fused_planning_rollout_stays_close_and_keeps_gradients():
+    torch.manual_seed(0)
+    model = _normed_mlp(2, 3)
+    state, actions = torch.randn(5, 16), torch.randn(5, 4, 2)
+    with torch.no_grad():
+        want = model.rollout(state, actions)
     world, calls = LearnedWorldModel(model, bf16=True), []
     fused = world._fused
 
@@ -417,6 +433,31 @@ def test_fused_planning_rollout_matches_the_predictor():
         world._fused = None
         plain_err = (world.rollout(state, long_actions) - exact).abs().max()
     assert fused_err < plain_err
+
+
+@pytest.mark.skipif(not (fused_ops_available() and int8_linear_available()),
+                    reason="this PyTorch build or CPU has no fused or int8 linear ops")
+def test_int8_hidden_layers_keep_the_plans_ranking():
+    torch.manual_seed(0)
+    model = _normed_mlp(2, 0, hidden=128)
+    with torch.no_grad():  # a trained model's slow, action-driven latents
+        model.net[0].weight[:, 16:] *= 10.0
+        model.net[-1].weight *= 0.1
+    state = torch.randn(1, 16).expand(200, -1)
+    actions = (torch.randn(200, 20, 2).cumsum(1) * 0.3).tanh()
+    exact_world = LearnedWorldModel(model)
+    int8_world = LearnedWorldModel(model, int8=True)
+    with torch.no_grad():
+        exact, fast = exact_world.rollout(state, actions), int8_world.rollout(state, actions)
+    assert not torch.equal(fast, exact)  # the int8 layers ran
+    spread = exact.std(0).norm(dim=-1).mean()
+    assert (fast - exact).norm(dim=-1).mean() < 0.05 * spread
+    goal = exact[0, -1]
+    cost_exact, cost_fast = ((z - goal).pow(2).sum((-1, -2)) for z in (exact, fast))
+    best_exact, best_fast = (set(c.argsort()[:20].tolist()) for c in (cost_exact, cost_fast))
+    assert len(best_exact & best_fast) >= 17  # the elites a CEM keeps, nearly all shared
+    with pytest.raises(ValueError, match="world_model.int8=false"):
+        LearnedWorldModel(model, int8=True, fused=False)
 
 
 def test_vjepa_predictor_starts_the_action_conditioned_one(two_rooms_data, tmp_path):

@@ -15,7 +15,7 @@ from worldmodel.cost import ActionMagnitude, GoalDistance, WeightedSum
 from worldmodel.jepa.checkpoint import CheckpointError, load
 from worldmodel.memory import ShortTermMemory
 from worldmodel.perception import StatePerception
-from worldmodel.precision import resolve_bf16
+from worldmodel.precision import resolve_bf16, resolve_int8
 from worldmodel.world_model import MujocoOracle, TwoRoomsOracle
 
 
@@ -52,6 +52,8 @@ class ModuleConfig:
     bf16: bool | None = False
     z_std: float = 0.0  # learned world model with a latent z: 0 plans the mean future
     fused: bool = True  # learned MLP world model on CPU: plan through oneDNN-fused layers
+    # learned MLP world model on CPU: int8 hidden layers (None: where bf16 is not native)
+    int8: bool | None = False
 
 
 @dataclass
@@ -181,12 +183,18 @@ def build_world_model(cfg: ModuleConfig, env) -> Any:
         return MujocoOracle.from_env(env)
     if cfg.name == "learned":
         from worldmodel.world_model.correction import load_calibration
+        from worldmodel.world_model.fused_rollout import fused_ops_available
         from worldmodel.world_model.learned import LearnedWorldModel
+        from worldmodel.world_model.predictors import MLPPredictor
 
         net, ckpt = _trained(cfg.checkpoint, env)
-        bf16 = resolve_bf16(cfg.bf16, next(net.predictor.parameters()).device,
-                            "world_model.bf16")
-        model = LearnedWorldModel(net.predictor, bf16=bf16, z_std=cfg.z_std,
+        device = next(net.predictor.parameters()).device
+        bf16 = resolve_bf16(cfg.bf16, device, "world_model.bf16")
+        # auto applies int8 only where it can run: the fused rollout of an MLP predictor
+        int8 = resolve_int8(cfg.int8, bf16, device) and (
+            cfg.int8 is not None or (cfg.fused and isinstance(net.predictor, MLPPredictor)
+                                     and fused_ops_available()))
+        model = LearnedWorldModel(net.predictor, bf16=bf16, int8=int8, z_std=cfg.z_std,
                                   frameskip=net.frameskip, fused=cfg.fused)
         model.calibration = load_calibration(  # a corrected model's, or None
             ckpt, model.action_dim, next(net.predictor.parameters()).device)
