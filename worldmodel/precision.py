@@ -1,10 +1,12 @@
-"""Whether to compute in bf16: only where the device multiplies bf16 natively.
+"""Arithmetic precision by hardware: bf16 only where the device multiplies it natively,
+int8 planning layers on CPUs where it does not.
 
 bf16 autocast and bf16 weights pay off only on hardware with bf16 arithmetic: CUDA GPUs
 from Ampere on, and CPUs with AVX512 (oneDNN's bf16 kernels; AVX512-BF16 or AMX for full
 speed). Elsewhere oneDNN emulates them: on an AVX2-only CPU a 4800 x 512 x 512 bf16 matrix
 product took 2.0 s against 25 ms in fp32 (docs/benchmarks.md). So every ``bf16`` setting
-is ``null`` (auto) by default, resolved here once per run.
+is ``null`` (auto) by default, resolved here once per run. Where bf16 is not native, the
+planning rollout's hidden layers can run as int8 products instead (``resolve_int8``).
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ def resolve_int8(setting: bool | None, bf16: bool, device: torch.device | str,
     """An ``int8`` setting (int8 hidden layers while planning) -> whether to use it.
 
     ``None`` (auto): on a CPU that runs int8 linear layers and has no native bf16, where the
-    hidden layers are the plan's arithmetic and int8 runs them about 1.6x faster than fp32
+    hidden layers are the plan's arithmetic and int8 runs them 1.4x faster than fp32 on AVX2
     (docs/benchmarks.md). ``True`` where it cannot run, or beside bf16 (the int8 layers
     take fp32 inputs), is an error naming the key."""
     device_type = torch.device(device).type
