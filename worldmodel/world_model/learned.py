@@ -24,7 +24,7 @@ class LearnedWorldModel:
     CUDA take the predictor's own rollout. Its speed-up depends on the CPU (measured in
     docs/benchmarks.md); ``fused=False`` is there to compare.
 
-    With ``int8`` the fused rollout runs its hidden-to-hidden layers in int8 (about 1.6x
+    With ``int8`` the fused rollout runs its hidden-to-hidden layers in int8 (1.4x
     faster on an AVX2 CPU, the plans' ranking kept; docs/benchmarks.md). It needs the
     fused fp32 path: a residual MLP predictor on CPU, ``fused`` and no ``bf16``.
     """
