@@ -40,7 +40,8 @@ def seconds(fn: Callable[[], object], repeats: int) -> float:
 
 
 def cases(repeats: int) -> dict[str, dict[str, float]]:
-    """{case: {"fp32": s, "bf16": s, "gflops": per call}} measured side by side."""
+    """{case: timings in ms and rates in GFLOP/s}: each bf16 case beside fp32, and the int8
+    rollout beside fp32 (when this build has int8 linear layers)."""
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(4800, 512, generator=gen)
     w = torch.randn(512, 512, generator=gen)
@@ -83,9 +84,9 @@ def cases(repeats: int) -> dict[str, dict[str, float]]:
                 rows[f"MLP rollout {n} x 40, int8 hidden layers"] = {
                     "fp32_ms": round(fp32 * 1e3, 2), "int8_ms": round(int8 * 1e3, 2),
                     "int8_speedup": round(fp32 / int8, 2)}
+        # bf16 where it is emulated is slow: fewer repeats there, the median still holds
+        slow = repeats if bf16_native("cpu") else 3
         for name, (fns, flops) in plans.items():
-            # bf16 where it is emulated is slow: fewer repeats there, the median still holds
-            slow = 3 if not bf16_native("cpu") else repeats
             fp32 = seconds(fns[False], repeats)
             bf16 = seconds(fns[True], slow)
             rows[name] = {"fp32_ms": round(fp32 * 1e3, 2), "bf16_ms": round(bf16 * 1e3, 2),

@@ -183,17 +183,14 @@ def build_world_model(cfg: ModuleConfig, env) -> Any:
         return MujocoOracle.from_env(env)
     if cfg.name == "learned":
         from worldmodel.world_model.correction import load_calibration
-        from worldmodel.world_model.fused_rollout import fused_ops_available
-        from worldmodel.world_model.learned import LearnedWorldModel
-        from worldmodel.world_model.predictors import MLPPredictor
+        from worldmodel.world_model.learned import LearnedWorldModel, rolls_out_fused
 
         net, ckpt = _trained(cfg.checkpoint, env)
         device = next(net.predictor.parameters()).device
         bf16 = resolve_bf16(cfg.bf16, device, "world_model.bf16")
-        # auto applies int8 only where it can run: the fused rollout of an MLP predictor
+        # auto applies int8 only where it can run: the fused fp32 rollout
         int8 = resolve_int8(cfg.int8, bf16, device) and (
-            cfg.int8 is not None or (cfg.fused and isinstance(net.predictor, MLPPredictor)
-                                     and fused_ops_available()))
+            cfg.int8 is not None or rolls_out_fused(net.predictor, cfg.fused))
         model = LearnedWorldModel(net.predictor, bf16=bf16, int8=int8, z_std=cfg.z_std,
                                   frameskip=net.frameskip, fused=cfg.fused)
         model.calibration = load_calibration(  # a corrected model's, or None

@@ -154,7 +154,6 @@ class Pretrainer:
                                         self.clock, "config", RESUME_KEYS)
         # what ran is what the checkpoint records: a resume on other hardware keeps it
         cfg.bf16 = resolve_bf16(cfg.bf16, procs.device)
-        self.autocast = cfg.bf16
         # this run's progress bar, log and counts (set up by ``run``)
         self.bar, self.log = None, None
         self.images, self.last_rank = 0, None
@@ -197,7 +196,7 @@ class Pretrainer:
                 group["weight_decay"] = self.wd(at)
         pixels = batch["pixels"].to(dev, non_blocking=True)
         ctx, tgt = batch["context_idx"].to(dev), batch["target_idx"].to(dev)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.autocast):
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
             loss, parts = self.module(pixels, ctx, tgt)
         if not all_finite(loss):
             raise TrainingError(
@@ -219,7 +218,7 @@ class Pretrainer:
     @torch.no_grad()
     def embeddings(self, pixels: torch.Tensor) -> torch.Tensor:
         """Average-pooled encoder features [B, D] (for RankMe)."""
-        with torch.autocast(self.procs.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+        with torch.autocast(self.procs.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
             return self.model.encoder(pixels.to(self.procs.device)).float().mean(1)
 
     def after_step(self, batch, metrics: dict[str, float], log_row: bool) -> None:

@@ -12,6 +12,15 @@ from .fused_rollout import FusedMLPRollout, fused_ops_available
 from .predictors import MLPPredictor
 
 
+def rolls_out_fused(predictor: torch.nn.Module, fused: bool = True,
+                    dtype: torch.dtype = torch.float32) -> bool:
+    """Whether planning rolls ``predictor`` out through ``FusedMLPRollout`` in ``dtype``: a
+    residual MLP on CPU, ``fused`` asked for, and oneDNN's fused ops on this build and CPU."""
+    return (fused and isinstance(predictor, MLPPredictor)
+            and all(p.device.type == "cpu" for p in predictor.parameters())
+            and fused_ops_available(dtype))
+
+
 class LearnedWorldModel:
     """Wraps a predictor with ``step``/``rollout``, frozen.
 
@@ -70,11 +79,8 @@ class LearnedWorldModel:
         further (``Corrector``)."""
         self._net = (copy.deepcopy(self.predictor).to(self.dtype) if self.bf16
                      else self.predictor)
-        self._fused = None
-        on_cpu = all(p.device.type == "cpu" for p in self._net.parameters())
-        if (self.fused and isinstance(self._net, MLPPredictor) and on_cpu
-                and fused_ops_available(self.dtype)):
-            self._fused = FusedMLPRollout(self._net, int8=self.int8)
+        self._fused = (FusedMLPRollout(self._net, int8=self.int8)
+                       if rolls_out_fused(self._net, self.fused, self.dtype) else None)
         if self.int8 and (self._fused is None or self.bf16):
             raise ValueError("int8 planning layers need the fused fp32 rollout: a residual MLP "
                              "predictor on CPU with fused=true and bf16=false; set "
