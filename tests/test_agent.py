@@ -9,7 +9,7 @@ import pytest
 import torch
 from tensordict import TensorDict
 
-from worldmodel.actor import CEM, PlanningActor, PolicyNet, distill, distill_from_memory
+from worldmodel.actor import CEM, ICEM, PlanningActor, PolicyNet, distill, distill_from_memory
 from worldmodel.agent import Agent
 from worldmodel.cli import main
 from worldmodel.configurator import GoalConfigurator
@@ -178,6 +178,41 @@ def test_agent_remembers_what_it_perceives_and_feeds_mode1():
     policy = PolicyNet(2, 2, hidden=16)
     losses = distill_from_memory(policy, agent.memory, steps=20)
     assert losses[-1] < losses[0]
+
+
+def test_a_finished_environment_leaves_the_batch():
+    """Once inactive, an environment is neither planned for nor remembered, and gets zeros;
+    the others keep their warm starts (plan and kept elites); it cannot rejoin before
+    reset."""
+    oracle = TwoRoomsOracle()
+    cost = WeightedSum([GoalDistance()])
+    icem = ICEM(samples=40, iterations=2, elites=6, seed=0)
+    actor = PlanningActor(oracle, cost, icem, action_dim=2)
+    agent = Agent(GoalConfigurator(horizon=8), StatePerception(2), oracle, cost, actor,
+                  ShortTermMemory(100, 2, 2))
+    agent.reset(np.array([[0.8, 0.8], [0.2, 0.8], [0.8, 0.2]], np.float32))
+    obs = {"state": np.full((3, 2), 0.5, np.float32)}
+    agent.step(obs)
+    plan, kept = actor._plan.clone(), icem._kept.clone()
+    inits = []
+    optimize = icem.optimize
+    icem.optimize = lambda objective, init: inits.append(init) or optimize(objective, init)
+    action = agent.step(obs, active=np.array([True, False, True]))
+    assert (action[1] == 0).all() and (action[[0, 2]] != 0).any()
+    assert inits[0].shape[0] == 2  # the finished environment is not planned for
+    torch.testing.assert_close(inits[0][:, :-1], plan[[0, 2], 1:])  # warm starts kept
+    assert actor._plan.shape[0] == 2 and icem._kept.shape[0] == 2
+    assert kept.shape[0] == 3
+    last = agent.memory.read(last=2)
+    assert last["episode"].tolist() == [0, 2] and last["tau"].tolist() == [1, 1]
+    torch.testing.assert_close(last["goal"], torch.tensor([[0.8, 0.8], [0.8, 0.2]]))
+    with pytest.raises(ValueError, match="rejoin"):
+        agent.step(obs, active=np.array([True, True, True]))
+    with pytest.raises(ValueError, match="one flag per environment"):
+        agent.step(obs, active=np.array([True, True]))
+    agent.reset(np.zeros((3, 2), np.float32))  # a new batch: everyone acts again
+    assert agent.step(obs, active=np.ones(3, bool)).shape == (3, 2)
+    assert inits[-1].shape[0] == 3
 
 
 def test_a_mode1_prior_continues_the_shifted_plan():

@@ -1,10 +1,15 @@
 """The Agent wires the six modules: perceive -> configure -> act -> remember, step by step.
 
 Batched over E parallel environments: observations arrive as arrays [E, ...] and actions
-leave as [E, A]. Nothing here knows how a module is implemented.
+leave as [E, A]. An environment whose episode has ended leaves the batch: from then on it
+is neither perceived nor planned for (in a batch of ten, about a third of the planning went
+to finished episodes waiting for the slowest). Nothing here knows how a module is
+implemented.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -30,21 +35,35 @@ class Agent:
         self.device = torch.device(device)
         self.task: TaskConfig | None = None
         self._episode = torch.zeros(0, dtype=torch.int64)
+        self._acting = np.zeros(0, dtype=bool)  # [E]: which environments of the batch still act
+        self._action_dim: int | None = getattr(actor, "action_dim", None)
         self._tau = 0
         self._episodes_started = 0
         self._obs_shape: tuple[int, ...] | None = None
         # A perception that reads k frames gets the last k observations, stacked.
         self._history = FrameHistory(getattr(perception, "frames", 1))
 
+    @property
+    def _rows(self) -> np.ndarray:
+        """Indices into the batch of the environments still acting."""
+        return np.flatnonzero(self._acting)
+
     def _tensor(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(np.asarray(x), device=self.device)
 
     def perceive(self, observation: dict) -> torch.Tensor:
-        """The environments' observations (arrays [E, ...]) -> latent states [E, D]."""
+        """The observations of the batch (arrays [E, ...]) -> latent states [E', D] of the
+        E' environments still acting."""
         key = self.perception.observation_key
         if key not in observation:
             raise KeyError(f"the perception reads observation[{key!r}], which is missing")
         obs = self._tensor(observation[key])
+        if obs.shape[0] != len(self._acting):
+            raise ValueError(f"observation {key!r} holds {obs.shape[0]} environments, the "
+                             f"batch started by reset() {len(self._acting)}: pass one row per "
+                             "environment of the batch (finished ones too, flagged inactive)")
+        if len(self._rows) < len(self._acting):
+            obs = obs[torch.as_tensor(self._rows, device=obs.device)]
         if self._obs_shape is not None and tuple(obs.shape[1:]) != self._obs_shape:
             raise ValueError(f"observation {key!r} has shape {tuple(obs.shape[1:])}, the goal "
                              f"had {self._obs_shape}")
@@ -63,6 +82,7 @@ class Agent:
         self._check_fit(self.task.goal)
         self._episode = self._episodes_started + torch.arange(E)
         self._episodes_started += E
+        self._acting = np.ones(E, dtype=bool)
         self._tau = 0
         self._history.clear()
         self.actor.reset()
@@ -85,20 +105,55 @@ class Agent:
 
     def step(self, observation: dict, active: np.ndarray | None = None) -> np.ndarray:
         """One control step for every environment -> actions [E, A] (numpy, in [-1, 1]).
-        ``active`` [E] bool: the environments that will take their action (None: all);
-        only theirs are remembered, so the memory holds no step that did not happen."""
+
+        ``active`` [E] bool: the environments that will take their action (None: all). An
+        environment once inactive has left the batch until the next ``reset``: it is not
+        perceived, planned for or remembered, and its row of actions is zeros."""
         if self.task is None:
             raise RuntimeError("call Agent.reset(goal_observation) before step()")
+        if active is not None:
+            self._leave(np.asarray(active, dtype=bool))
+        if not len(self._rows):
+            return np.zeros((len(self._acting), self._action_dim or 0), dtype=np.float32)
         state = self.perceive(observation)
-        action = self.actor.act(state, self.task, self.memory)
-        self.remember(state, action, active)
+        planned = self.actor.act(state, self.task, self.memory)
+        self.remember(state, planned)
         self._tau += 1
-        return action.detach().cpu().numpy()
+        action = planned.detach().cpu().numpy()
+        self._action_dim = action.shape[1]
+        if len(self._rows) == len(self._acting):
+            return action
+        out = np.zeros((len(self._acting), action.shape[1]), dtype=action.dtype)
+        out[self._rows] = action
+        return out
 
-    def remember(self, state: torch.Tensor, action: torch.Tensor,
-                 active: np.ndarray | None = None) -> None:
-        """Write (tau, s_tau, a_tau, IC(s_tau)) of every (``active``) environment to the
-        memory. state [E, D], action [E, A], active [E] bool or None (all)."""
+    def _leave(self, active: np.ndarray) -> None:
+        """Drop the environments no longer ``active`` [E] from the batch: their goals, frame
+        histories, episode ids and the actor's plans for them (an actor without ``select``
+        starts its plans afresh)."""
+        if active.shape != self._acting.shape:
+            raise ValueError(f"active has shape {active.shape}, the batch started by reset() "
+                             f"{self._acting.shape}: one flag per environment")
+        rejoining = np.flatnonzero(active & ~self._acting)
+        if len(rejoining):
+            raise ValueError(f"environments {rejoining.tolist()} finished earlier and cannot "
+                             "rejoin the batch: call reset() to start new episodes")
+        if (active == self._acting).all():
+            return
+        keep = torch.as_tensor(np.flatnonzero(active[self._rows]))
+        self._acting = active.copy()
+        self.task = replace(self.task, goal=self.task.goal[keep.to(self.task.goal.device)])
+        self._episode = self._episode[keep]
+        self._history.select(keep)
+        select = getattr(self.actor, "select", None)
+        if select is not None:
+            select(keep)
+        else:
+            self.actor.reset()
+
+    def remember(self, state: torch.Tensor, action: torch.Tensor) -> None:
+        """Write (tau, s_tau, a_tau, IC(s_tau)) of every environment still acting to the
+        memory. state [E', D], action [E', A]."""
         with torch.no_grad():
             ic = self.cost(state[:, None], torch.zeros_like(action)[:, None], self.task)
         E = state.shape[0]
@@ -107,7 +162,4 @@ class Agent:
             "state": state.cpu(), "action": action.detach().cpu(), "goal": self.task.goal.cpu(),
             "cost": ic.float().cpu(), "imagined": torch.zeros(E, dtype=torch.bool),
         }, batch_size=[E])
-        if active is not None:
-            rows = rows[torch.as_tensor(np.asarray(active, dtype=bool))]
-        if rows.shape[0]:
-            self.memory.write(rows)
+        self.memory.write(rows)

@@ -16,6 +16,10 @@ class ActionError(ValueError):
 
 @runtime_checkable
 class Actor(Protocol):
+    """Latent state -> action. An actor that keeps plans per environment may also offer
+    ``select(rows)``, to keep those of the environments still acting when others finish
+    (``Agent`` otherwise calls ``reset``)."""
+
     def act(self, state: torch.Tensor, task: TaskConfig,
             memory: ShortTermMemory | None = None) -> torch.Tensor:
         """latent state [E, D] -> action [E, A] in [-1, 1]."""

@@ -72,6 +72,11 @@ class ICEM:
     def reset(self) -> None:
         self._kept = None
 
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep the elites of environments ``rows`` [E'] (indices) only."""
+        if self._kept is not None:
+            self._kept = self._kept[rows.to(self._kept.device)]
+
     def optimize(self, objective: Objective, init: torch.Tensor) -> PlanResult:
         E = init.shape[0]
         mean = init.clone()

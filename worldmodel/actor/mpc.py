@@ -43,6 +43,18 @@ class PlanningActor:
         if hasattr(self.planner, "reset"):
             self.planner.reset()
 
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep the plans of environments ``rows`` [E'] (indices) only: the others have
+        left the batch. A planner that carries state between calls narrows it by its own
+        ``select``, or starts afresh (``reset``)."""
+        if self._plan is not None:
+            self._plan = self._plan[rows.to(self._plan.device)]
+        self._queue = [a[rows.to(a.device)] for a in self._queue]
+        if hasattr(self.planner, "select"):
+            self.planner.select(rows)
+        elif hasattr(self.planner, "reset"):
+            self.planner.reset()
+
     def objective(self, state: torch.Tensor, task: TaskConfig) -> Objective:
         """The energy of candidate plans [E, N, H, A] -> [E, N] from latent state [E, D]."""
 

@@ -47,6 +47,11 @@ class FrameHistory:
     def clear(self) -> None:
         self._stack = None
 
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep the histories of environments ``rows`` [E'] (indices) only."""
+        if self._stack is not None:
+            self._stack = self._stack[rows.to(self._stack.device)]
+
     def push(self, frame: torch.Tensor) -> torch.Tensor:
         if self._stack is None or self._stack.shape[0] != frame.shape[0]:
             self._stack = still(frame, self.k)
