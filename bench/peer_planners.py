@@ -10,9 +10,11 @@ every planner a few times back to back (as a receding-horizon controller does) a
 alternate between planners so machine noise hits all of them alike; medians over all calls.
 The cost reached is the true (fp32) cost of the plan each one returns.
 
-A plain fp32 CEM loop over ``model.step`` (the issue's baseline) runs beside them. A row
-with the rollout's layers unfused (``LearnedWorldModel(fused=False)``) shows what
-the oneDNN-fused rollout brings on the machine at hand.
+A plain fp32 CEM loop over ``model.step`` (the issue's baseline) runs beside them. This
+project's planners run in fp32 and in the precision ``jepa plan`` picks on the machine at
+hand (``--precision auto``: bf16 where the CPU has bf16 kernels, else int8 hidden layers,
+else fp32; see ``worldmodel/precision.py``). A row with the rollout's layers unfused
+(``LearnedWorldModel(fused=False)``) shows what the oneDNN-fused rollout brings.
 
 Also: the time each of this project's planners needs to reach a given cost on the next
 call of a receding-horizon controller (the first action of the last plan applied, so the
@@ -39,6 +41,7 @@ import malloc_flag
 import torch
 
 from worldmodel.actor import CEM, ICEM, MPPI
+from worldmodel.precision import resolve_bf16, resolve_int8
 from worldmodel.world_model.learned import LearnedWorldModel
 from worldmodel.world_model.predictors import MLPPredictor
 
@@ -73,11 +76,19 @@ def true_cost(model: MLPPredictor, z0: torch.Tensor, goal: torch.Tensor,
     return float((z - goal).pow(2).sum(-1).sum(-1))
 
 
+def auto_precision() -> str:
+    """What ``jepa plan`` plans in on this CPU: bf16, int8 (hidden layers) or fp32."""
+    bf16 = resolve_bf16(None, "cpu")
+    return "bf16" if bf16 else "int8" if resolve_int8(None, bf16, "cpu") else "fp32"
+
+
 def project_planner(name: str, model: MLPPredictor, z0: torch.Tensor, goal: torch.Tensor,
-                    bf16: bool, horizon: int = HORIZON, fused: bool = True, **overrides
+                    precision: str, horizon: int = HORIZON, fused: bool = True, **overrides
                     ) -> Callable[[torch.Tensor | None], torch.Tensor]:
-    """One of this project's planners on the problem; returns plan(init) -> actions [H, A]."""
-    world = LearnedWorldModel(model, bf16=bf16, fused=fused)
+    """One of this project's planners on the problem, its rollout in ``precision`` (fp32,
+    bf16 or int8); returns plan(init) -> actions [H, A]."""
+    world = LearnedWorldModel(model, bf16=precision == "bf16", fused=fused,
+                              int8=precision == "int8")
     budget = {"samples": SAMPLES, "iterations": ITERATIONS, **overrides}
     if name != "mppi":  # MPPI weighs every sample instead of keeping elites
         budget.setdefault("elites", TOP_K)
@@ -189,13 +200,13 @@ def timed(plan: Callable[[], torch.Tensor]) -> tuple[float, torch.Tensor]:
 
 
 def time_to_cost(name: str, model, z0, goal, target: float, warm: torch.Tensor | None,
-                 bf16: bool = True) -> dict:
+                 precision: str) -> dict:
     """Smallest (samples, iterations) budget on a doubling ladder whose plan reaches
     ``target`` in at least half of 5 seeded calls; its median time per call."""
     for samples, iterations in ((25, 2), (50, 2), (50, 3), (100, 3), (100, 5), (200, 5),
                                 (300, 5), (300, 10)):
         times, costs = [], []
-        plan = project_planner(name, model, z0, goal, bf16, samples=samples,
+        plan = project_planner(name, model, z0, goal, precision, samples=samples,
                                iterations=iterations, elites=max(5, samples // 10))
         plan(warm)  # oneDNN plans its kernels for these shapes
         for seed in range(5):
@@ -216,16 +227,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="rounds over all planners")
     parser.add_argument("--calls", type=int, default=3, help="back-to-back calls per round")
     parser.add_argument("--out", type=Path, default=Path("bench_results/peer_planners.json"))
+    parser.add_argument("--precision", choices=("auto", "bf16", "int8", "fp32"),
+                        default="auto", help="of this project's fast rows (auto: as jepa plan)")
     args = malloc_flag.parse_args(parser)
     torch.set_num_threads(torch.get_num_threads())
+    fast = auto_precision() if args.precision == "auto" else args.precision
+    unfused = "bf16" if fast == "bf16" else "fp32"  # int8 layers exist only fused
+    print(f"this project's fast rows: {fast}")
     model, z0, goal = make_problem()
+    our_cem, our_mppi = f"worldmodel CEM ({fast})", f"worldmodel MPPI ({fast})"
     planners: dict[str, Callable[[], torch.Tensor]] = {
-        "worldmodel CEM (fp32)": project_planner("cem", model, z0, goal, bf16=False),
-        "worldmodel CEM (bf16)": project_planner("cem", model, z0, goal, bf16=True),
-        "worldmodel CEM (bf16, layers unfused)": project_planner("cem", model, z0, goal,
-                                                                 bf16=True, fused=False),
-        "worldmodel MPPI (bf16)": project_planner("mppi", model, z0, goal, bf16=True),
-        "worldmodel iCEM (bf16)": project_planner("icem", model, z0, goal, bf16=True),
+        "worldmodel CEM (fp32)": project_planner("cem", model, z0, goal, "fp32"),
+        our_cem: project_planner("cem", model, z0, goal, fast),
+        f"worldmodel CEM ({unfused}, layers unfused)": project_planner(
+            "cem", model, z0, goal, unfused, fused=False),
+        our_mppi: project_planner("mppi", model, z0, goal, fast),
+        f"worldmodel iCEM ({fast})": project_planner("icem", model, z0, goal, fast),
         "plain CEM loop (fp32)": plain_cem(model, z0, goal),
     }
     try:
@@ -249,9 +266,9 @@ def main() -> None:
              "median_cost": round(statistics.median(costs[k]), 2)} for k in planners]
     # Paired: each round's peer time over ours in the same round (medians of its calls),
     # then the median over rounds; drift of the shared host cancels within a round.
-    for peer, ours in (("torchrl CEMPlanner (fp32)", "worldmodel CEM (bf16)"),
-                       ("torchrl MPPIPlanner (fp32)", "worldmodel MPPI (bf16)"),
-                       ("plain CEM loop (fp32)", "worldmodel CEM (bf16)")):
+    for peer, ours in (("torchrl CEMPlanner (fp32)", our_cem),
+                       ("torchrl MPPIPlanner (fp32)", our_mppi),
+                       ("plain CEM loop (fp32)", our_cem)):
         if peer in times:
             per_round = [statistics.median(times[peer][r * args.calls:(r + 1) * args.calls])
                          / statistics.median(times[ours][r * args.calls:(r + 1) * args.calls])
@@ -262,18 +279,18 @@ def main() -> None:
     # The next call of a receding-horizon controller: the first action of the last plan has
     # moved the world to z1, and the rest of that plan, shifted, is the warm start. The
     # target is within 2% of what fp32 CEM reaches from z1 at the full budget, cold.
-    last = project_planner("cem", model, z0, goal, bf16=False)()
+    last = project_planner("cem", model, z0, goal, "fp32")()
     with torch.no_grad():
         z1 = model.step(z0[None], last[None, 0])[0]
     warm = torch.cat([last[1:], last[-1:]])
-    full = project_planner("cem", model, z1, goal, bf16=False)
+    full = project_planner("cem", model, z1, goal, "fp32")
     target = 1.02 * statistics.median(true_cost(model, z1, goal, full()) for _ in range(5))
-    reach = [time_to_cost(n, model, z1, goal, target, w) for n in ("cem", "icem")
+    reach = [time_to_cost(n, model, z1, goal, target, w, fast) for n in ("cem", "icem")
              for w in (None, warm)]
     for row in rows + reach:
         print(json.dumps(row))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"target_cost": target, "planners": rows,
+    args.out.write_text(json.dumps({"precision": fast, "target_cost": target, "planners": rows,
                                     "time_to_cost": reach}, indent=2))
 
 
