@@ -275,6 +275,13 @@ def test_frame_history_windows_and_rolling_stack():
     torch.testing.assert_close(second, windows[:, 0])
     history.clear()
     assert history.push(frames[:, 3])[0, :, 0, 0].tolist() == [3] * 6
+    # an environment that leaves the batch takes its history with it
+    distinct = frames + torch.tensor([0.0, 100.0]).view(2, 1, 1, 1, 1)
+    history.clear()
+    history.push(distinct[:, 0])
+    history.select(torch.tensor([1]))
+    kept = history.push(distinct[1:, 1])
+    assert kept.shape == (1, 6, 2, 2) and kept[0, :, 0, 0].tolist() == [100] * 3 + [101] * 3
 
 
 def _tiny_agent(path: str, env):
