@@ -62,7 +62,7 @@ class Agent:
             raise ValueError(f"observation {key!r} holds {obs.shape[0]} environments, the "
                              f"batch started by reset() {len(self._acting)}: pass one row per "
                              "environment of the batch (finished ones too, flagged inactive)")
-        if len(self._rows) < len(self._acting):
+        if not self._acting.all():
             obs = obs[torch.as_tensor(self._rows, device=obs.device)]
         if self._obs_shape is not None and tuple(obs.shape[1:]) != self._obs_shape:
             raise ValueError(f"observation {key!r} has shape {tuple(obs.shape[1:])}, the goal "
@@ -113,7 +113,8 @@ class Agent:
             raise RuntimeError("call Agent.reset(goal_observation) before step()")
         if active is not None:
             self._leave(np.asarray(active, dtype=bool))
-        if not len(self._rows):
+        rows = self._rows
+        if not len(rows):
             return np.zeros((len(self._acting), self._action_dim or 0), dtype=np.float32)
         state = self.perceive(observation)
         planned = self.actor.act(state, self.task, self.memory)
@@ -121,10 +122,10 @@ class Agent:
         self._tau += 1
         action = planned.detach().cpu().numpy()
         self._action_dim = action.shape[1]
-        if len(self._rows) == len(self._acting):
+        if len(rows) == len(self._acting):
             return action
         out = np.zeros((len(self._acting), action.shape[1]), dtype=action.dtype)
-        out[self._rows] = action
+        out[rows] = action
         return out
 
     def _leave(self, active: np.ndarray) -> None:
