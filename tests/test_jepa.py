@@ -17,7 +17,14 @@ from worldmodel.jepa.model import JEPA, JEPAConfig
 from worldmodel.jepa.objectives import rankme, sigreg, vicreg
 from worldmodel.jepa.official import import_official
 from worldmodel.jepa.pretrain import PretrainConfig, Pretrainer, TrainingError, pretrain
-from worldmodel.jepa.vit import Predictor, TargetBlocks, VisionTransformer, ViTConfig, attend
+from worldmodel.jepa.vit import (
+    Predictor,
+    TargetBlocks,
+    VisionTransformer,
+    ViTConfig,
+    attend,
+    gather_tokens,
+)
 from worldmodel.run_log import RunLog, read_log
 
 TINY = {"dim": 32, "depth": 2, "heads": 2}
@@ -111,8 +118,22 @@ def test_predictor_mask_tokens_see_their_own_block_only():
     torch.testing.assert_close(before[0, 1], after[0, 1])
     layout = TargetBlocks(5, 2, 3)
     x = torch.randn(1, 11, 16)
-    torch.testing.assert_close(pred.blocks[0](x, layout, targets_only=True),
+    torch.testing.assert_close(pred.blocks[0](x, layout, layout.targets),
                                pred.blocks[0](x, layout)[:, 5:])
+
+
+def test_encoder_rows_give_the_full_outputs_there():
+    """The target encoder's last block computed on the target rows alone (repeats allowed,
+    different rows per example) gives what the full forward gives at those rows; a shared
+    attention mask with per-example rows is refused."""
+    torch.manual_seed(0)
+    vit = VisionTransformer(ViTConfig(image_size=32, **TINY))
+    x = torch.randint(0, 255, (3, 3, 32, 32), dtype=torch.uint8)
+    rows = torch.tensor([[0, 5, 5, 15], [1, 2, 3, 4], [15, 14, 0, 7]])
+    torch.testing.assert_close(vit(x, rows=rows), gather_tokens(vit(x), rows))
+    with pytest.raises(ValueError, match="slice"):
+        vit.blocks[0](torch.randn(3, 16, TINY["dim"]), torch.ones(16, 16, dtype=torch.bool),
+                      rows)
 
 
 @pytest.mark.parametrize("masked", [False, True])

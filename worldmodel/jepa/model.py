@@ -72,8 +72,7 @@ class JEPA(nn.Module):
             return
         tgt = list(self.target_encoder.parameters())
         src = list(self.context_encoder.parameters())
-        torch._foreach_mul_(tgt, momentum)
-        torch._foreach_add_(tgt, src, alpha=1 - momentum)
+        torch._foreach_lerp_(tgt, src, 1 - momentum)  # one pass over the weights, not two
 
     def _patches(self, x: torch.Tensor) -> torch.Tensor:
         """Pixels -> per-patch pixel vectors [B, N, P], normalised per patch (MAE targets)."""
@@ -101,10 +100,14 @@ class JEPA(nn.Module):
         if self.cfg.method == "mae":
             target = gather_tokens(self._patches(pixels), flat_targets)
         elif self.target_encoder is not None:
+            # The last block computes the target rows alone (repeats included) when they are
+            # fewer than the tokens: the rest of its output would never be read.
+            rows = flat_targets if flat_targets.shape[1] < self.cfg.encoder.num_tokens else None
             with torch.inference_mode():
-                h = self.target_encoder(pixels)
-                h = F.layer_norm(h, h.shape[-1:])
-                target = gather_tokens(h, flat_targets)
+                h = self.target_encoder(pixels, rows=rows)
+                target = F.layer_norm(h, h.shape[-1:])
+                if rows is None:
+                    target = gather_tokens(target, flat_targets)
             target = target.clone()  # leave inference mode: autograd may see it as a constant
         else:
             h = self.context_encoder(pixels)

@@ -44,6 +44,8 @@ class ViTConfig:
         if self.dim % self.heads:
             raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}: choose "
                              "a head count that divides it")
+        if self.depth < 1:
+            raise ValueError(f"depth must be at least 1, got {self.depth}")
 
     @property
     def grid(self) -> tuple[int, ...]:
@@ -116,6 +118,11 @@ class TargetBlocks:
     blocks: int
     size: int
 
+    @property
+    def targets(self) -> slice:
+        """The mask tokens' rows."""
+        return slice(self.context, None)
+
     def mask(self, device: torch.device | str = "cpu") -> torch.Tensor:
         """Boolean attention mask [L, L] (True: may attend), L = context + blocks * size."""
         owner = torch.cat([torch.full((self.context,), -1),
@@ -124,16 +131,20 @@ class TargetBlocks:
         return (key == -1) | (query == key)
 
 
-def attend_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: TargetBlocks,
-                  targets_only: bool = False) -> torch.Tensor:
-    """``attend`` over the ``TargetBlocks`` layout. q, k, v [B, h, K + J*M, d] -> [B, h,
-    K + J*M, d], or with ``targets_only`` the target rows' [B, h, J*M, d]: their queries
-    alone (keys and values still cover the context)."""
-    mask = layout.mask(q.device)
-    if targets_only:
-        K = layout.context
-        return attend(q[:, :, K:], k, v, mask[K:])
-    return attend(q, k, v, mask)
+# The rows a block computes outputs for: all of them (None), a range shared by the batch
+# (slice), or each example's own token indices (a [B, R] tensor). Every row still gives
+# keys and values; only the rows whose outputs are read are computed further.
+Rows = slice | torch.Tensor | None
+
+
+def take_rows(x: torch.Tensor, rows: Rows) -> torch.Tensor:
+    """x [B, L, ...] -> the ``rows`` of each example [B, R, ...]."""
+    if rows is None:
+        return x
+    if isinstance(rows, slice):
+        return x[:, rows]
+    return x.gather(1, rows.view(*rows.shape, *([1] * (x.dim() - 2))).expand(
+        -1, -1, *x.shape[2:]))
 
 
 class Attention(nn.Module):
@@ -144,16 +155,21 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | TargetBlocks | None = None,
-                targets_only: bool = False) -> torch.Tensor:
-        """x [B, L, D] -> [B, L, D]; with a ``TargetBlocks`` layout and ``targets_only``,
-        the outputs of the target rows only [B, L - context, D]."""
+                rows: Rows = None) -> torch.Tensor:
+        """x [B, L, D] -> [B, L, D], or the outputs of ``rows`` alone [B, R, D]: their
+        queries attend over the keys and values of all L tokens."""
         B, L, D = x.shape
-        q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).unbind(2)
         if isinstance(mask, TargetBlocks):
-            out = attend_blocks(q, k, v, mask, targets_only)
-        else:
-            out = attend(q, k, v, mask)
-        return self.proj(out.transpose(1, 2).reshape(B, out.shape[2], D))
+            mask = mask.mask(x.device)
+        if mask is not None and rows is not None:
+            if not isinstance(rows, slice):
+                raise ValueError("an attention mask is shared by the batch; per-example rows "
+                                 "cannot index it: pass the rows as a slice")
+            mask = mask[rows]
+        q = take_rows(q, rows)
+        out = attend(*(t.transpose(1, 2) for t in (q, k, v)), mask)
+        return self.proj(out.transpose(1, 2).reshape(B, q.shape[1], D))
 
     def extend(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None
                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
@@ -178,14 +194,10 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | TargetBlocks | None = None,
-                targets_only: bool = False) -> torch.Tensor:
-        """x [B, L, D] -> [B, L, D]; with ``targets_only`` (a ``TargetBlocks`` layout) the
-        target rows only: the context still gives keys and values, but nothing else of its
-        rows is computed."""
-        attended = self.attn(self.norm1(x), mask, targets_only)
-        if targets_only:
-            x = x[:, mask.context:]
-        x = x + attended
+                rows: Rows = None) -> torch.Tensor:
+        """x [B, L, D] -> [B, L, D], or ``rows`` only [B, R, D]: the other rows still give
+        keys and values, but nothing else of theirs is computed."""
+        x = take_rows(x, rows) + self.attn(self.norm1(x), mask, rows)
         return x + self.mlp(self.norm2(x))
 
     def extend(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None
@@ -260,14 +272,17 @@ class VisionTransformer(nn.Module):
         tokens = self.patch_embed(x).flatten(2).transpose(1, 2).contiguous()
         return tokens + self.pos_embed.to(tokens.dtype)
 
-    def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        """x: images or clips; keep [B, K] token indices (None: all) -> [B, K, D]."""
+    def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None,
+                rows: torch.Tensor | None = None) -> torch.Tensor:
+        """x: images or clips; keep [B, K] token indices (None: all) -> [B, K, D]; or with
+        ``rows`` [B, R] (indices into the kept tokens) their outputs alone [B, R, D]: the
+        last block computes those rows only, the same values at less cost."""
         tokens = self.embed(x)
         if keep is not None:
             tokens = gather_tokens(tokens, keep)
-        for block in self.blocks:
+        for block in self.blocks[:-1]:
             tokens = block(tokens)
-        return self.norm(tokens)
+        return self.norm(self.blocks[-1](tokens, rows=rows))
 
     def tokens_fp32(self, x: torch.Tensor) -> torch.Tensor:
         """Every token [B, N, D] of images or clips, in fp32 even under autocast: a small
@@ -299,6 +314,8 @@ class Predictor(nn.Module):
         super().__init__()
         if dim % heads:
             raise ValueError(f"predictor width {dim} is not divisible by its {heads} heads")
+        if depth < 1:
+            raise ValueError(f"predictor depth must be at least 1, got {depth}")
         self.embed = nn.Linear(in_dim, dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.register_buffer("pos_embed", sincos_positions(grid, dim), persistent=False)
@@ -320,5 +337,5 @@ class Predictor(nn.Module):
         layout = TargetBlocks(K, J, M)
         for block in self.blocks[:-1]:
             x = block(x, layout)
-        x = self.blocks[-1](x, layout, targets_only=True)
+        x = self.blocks[-1](x, layout, layout.targets)
         return self.head(self.norm(x)).reshape(B, J, M, -1)
