@@ -45,7 +45,7 @@ class ViTConfig:
             raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}: choose "
                              "a head count that divides it")
         if self.depth < 1:
-            raise ValueError(f"depth must be at least 1, got {self.depth}")
+            raise ValueError(f"depth must be at least 1, got {self.depth}: a ViT needs a block")
 
     @property
     def grid(self) -> tuple[int, ...]:
