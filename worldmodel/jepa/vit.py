@@ -154,14 +154,13 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | TargetBlocks | None = None,
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
                 rows: Rows = None) -> torch.Tensor:
-        """x [B, L, D] -> [B, L, D], or the outputs of ``rows`` alone [B, R, D]: their
-        queries attend over the keys and values of all L tokens."""
+        """x [B, L, D], mask [L, L] boolean (True: may attend) or None -> [B, L, D], or the
+        outputs of ``rows`` alone [B, R, D]: their queries attend over the keys and values
+        of all L tokens."""
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).unbind(2)
-        if isinstance(mask, TargetBlocks):
-            mask = mask.mask(x.device)
         if mask is not None and rows is not None:
             if not isinstance(rows, slice):
                 raise ValueError("an attention mask is shared by the batch; per-example rows "
@@ -193,10 +192,11 @@ class Block(nn.Module):
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | TargetBlocks | None = None,
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
                 rows: Rows = None) -> torch.Tensor:
-        """x [B, L, D] -> [B, L, D], or ``rows`` only [B, R, D]: the other rows still give
-        keys and values, but nothing else of theirs is computed."""
+        """x [B, L, D], mask [L, L] as ``Attention`` -> [B, L, D], or ``rows`` only [B, R,
+        D]: the other rows still give keys and values, but nothing else of theirs is
+        computed."""
         x = take_rows(x, rows) + self.attn(self.norm1(x), mask, rows)
         return x + self.mlp(self.norm2(x))
 
@@ -335,7 +335,8 @@ class Predictor(nn.Module):
         queries = self.mask_token.to(x.dtype) + pos[target_idx.reshape(B, J * M)]
         x = torch.cat([x, queries], dim=1)
         layout = TargetBlocks(K, J, M)
+        mask = layout.mask(x.device)  # once for every block
         for block in self.blocks[:-1]:
-            x = block(x, layout)
-        x = self.blocks[-1](x, layout, layout.targets)
+            x = block(x, mask)
+        x = self.blocks[-1](x, mask, layout.targets)
         return self.head(self.norm(x)).reshape(B, J, M, -1)
