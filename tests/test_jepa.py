@@ -12,7 +12,7 @@ import torch
 
 from worldmodel.distributed import Processes
 from worldmodel.jepa.checkpoint import CheckpointError, load
-from worldmodel.jepa.masks import MaskCollator, MultiBlockMasks, TubeMasks
+from worldmodel.jepa.masks import MaskCollator, MultiBlockMasks, TubeMasks, mask_sets
 from worldmodel.jepa.model import JEPA, JEPAConfig
 from worldmodel.jepa.objectives import rankme, sigreg, vicreg
 from worldmodel.jepa.official import import_official
@@ -79,8 +79,50 @@ def test_collator_gives_each_process_its_share_of_the_global_masks():
     masks = MultiBlockMasks(grid=(8, 8))
     whole = MaskCollator(masks, 0, 1)(TensorDict({"step": torch.full((8,), 7)}, [8]))
     second = MaskCollator(masks, 1, 2)(batch.clone())
-    assert torch.equal(second["context_idx"], whole["context_idx"][4:])
-    assert torch.equal(second["target_idx"], whole["target_idx"][4:])
+    assert torch.equal(second["masks", "0", "context_idx"], whole["masks", "0", "context_idx"][4:])
+    assert torch.equal(second["masks", "0", "target_idx"], whole["masks", "0", "target_idx"][4:])
+
+
+def test_mask_sets_are_independent_draws_and_vjepa_gets_both_ranges():
+    from tensordict import TensorDict
+
+    batch = TensorDict({"step": torch.full((8,), 3)}, batch_size=[8])
+    contexts, targets = mask_sets(MaskCollator(MultiBlockMasks(grid=(8, 8)), sets=3)(batch))
+    assert len(contexts) == len(targets) == 3
+    one, = mask_sets(MaskCollator(MultiBlockMasks(grid=(8, 8)))(batch.clone()))[1]
+    assert torch.equal(one, targets[0])  # the first set is the single-set draw
+    assert not torch.equal(targets[0], targets[1]) and not torch.equal(targets[1], targets[2])
+    # V-JEPA: short-range tubes (many small blocks: a larger target) and long-range ones in
+    # the same step, whichever the step
+    for step in (0, 1):
+        tubes = TensorDict({"step": torch.full((4,), step)}, batch_size=[4])
+        _, (first, second) = mask_sets(MaskCollator(TubeMasks(grid=(4, 8, 8)), sets=2)(tubes))
+        sizes = sorted([first.shape[2], second.shape[2]])
+        assert sizes[0] < sizes[1]
+    with pytest.raises(ValueError, match="at least 1"):
+        MaskCollator(MultiBlockMasks(grid=(8, 8)), sets=0)
+
+
+def test_one_target_pass_serves_every_mask_set():
+    """The loss over mask sets is the mean of each set's loss alone, the target encoder
+    runs once for all of them, and its rows equal its full forward there."""
+    torch.manual_seed(0)
+    enc = ViTConfig(image_size=32, **TINY)
+    model = JEPA(JEPAConfig(encoder=enc, predictor_dim=16, predictor_depth=1,
+                            predictor_heads=2))
+    x = torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8)
+    masks = MultiBlockMasks(grid=enc.grid)
+    sets = [masks.sample(2, step=0, stream=s) for s in range(2)]
+    alone = [model(x, c, t)[0] for c, t in sets]
+    calls = []
+    hook = model.target_encoder.register_forward_hook(lambda *_: calls.append(1))
+    together, parts = model(x, [c for c, _ in sets], [t for _, t in sets])
+    hook.remove()
+    torch.testing.assert_close(together, sum(alone) / 2)
+    torch.testing.assert_close(parts["prediction"], together.detach())
+    assert len(calls) == 1
+    with pytest.raises(ValueError, match="one target_idx per context_idx"):
+        model(x, [sets[0][0]], [t for _, t in sets])
 
 
 def test_gather_masking_runs_the_encoder_on_kept_tokens_only():

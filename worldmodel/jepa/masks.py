@@ -3,7 +3,9 @@
 
 A collator runs in the data-loader workers. It draws the masks of the whole global batch
 from a generator seeded by the training step and keeps this process's share, so one or
-several processes see the same masks for the same samples.
+several processes see the same masks for the same samples. It can draw several mask sets
+per sample (``sets``): each is a context and its targets, and all of them share the one
+target-encoder pass over the sample (V-JEPA's recipe; data2vec 2.0's multi-mask).
 """
 
 from __future__ import annotations
@@ -13,6 +15,12 @@ from dataclasses import dataclass
 
 import torch
 from tensordict import TensorDict
+
+
+def _generator(seed: int, step: int, stream: int) -> torch.Generator:
+    """The generator of one mask set (``stream``) of one step: the same on every process.
+    The CPU generator keeps a seed's low 32 bits only, so the streams differ there."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step + stream * (2**31 - 1))
 
 
 def _block_size(gen: torch.Generator, grid_hw: tuple[int, int], scale: tuple[float, float],
@@ -75,8 +83,11 @@ class MultiBlockMasks:
                 ) -> tuple[tuple[float, float], tuple[float, float]]:
         return (sum(scale) / 2,) * 2, (math.sqrt(aspect[0] * aspect[1]),) * 2
 
-    def sample(self, batch: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+    def sample(self, batch: int, step: int, stream: int = 0
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The masks of ``batch`` samples at ``step``; another ``stream`` draws another
+        independent set -> (context_idx [B, K], target_idx [B, targets, M])."""
+        gen = _generator(self.seed, step, stream)
         t_range = (self.target_scale, self.target_aspect)
         c_range = (self.context_scale, (1.0, 1.0))
         if self.fixed_shapes:
@@ -108,7 +119,8 @@ class MultiBlockMasks:
 @dataclass
 class TubeMasks:
     """V-JEPA: spatial blocks repeated over the whole clip; the target is their union.
-    Alternates short-range (many small blocks) and long-range (few large) masks by step.
+    Short-range (many small blocks) and long-range (few large) masks take turns: by step,
+    and by set within a step, so two sets a step give one of each, as V-JEPA trains.
     Returns context_idx [B, K] and target_idx [B, 1, M]."""
 
     grid: tuple[int, int, int] = (4, 8, 8)
@@ -120,10 +132,13 @@ class TubeMasks:
     min_context: int = 4
     seed: int = 0
 
-    def sample(self, batch: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+    def sample(self, batch: int, step: int, stream: int = 0
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The tubes of ``batch`` clips at ``step``; ``stream`` draws another set (of the
+        other range) -> (context_idx [B, K], target_idx [B, 1, M])."""
+        gen = _generator(self.seed, step, stream)
         T, H, W = self.grid
-        blocks, scale = ((self.short_blocks, self.short_scale) if step % 2 == 0
+        blocks, scale = ((self.short_blocks, self.short_scale) if (step + stream) % 2 == 0
                          else (self.long_blocks, self.long_scale))
         size = _block_size(gen, (H, W), (scale, scale), self.aspect)
         contexts, targets = [], []
@@ -141,19 +156,36 @@ class TubeMasks:
 
 
 class MaskCollator:
-    """collate_fn: adds ``context_idx`` and ``target_idx`` to a batch that carries ``step``.
+    """collate_fn: adds ``sets`` mask sets to a batch that carries ``step``, under
+    ``masks`` ("0", "1", ...: each a ``context_idx`` and a ``target_idx``; read them with
+    ``mask_sets``).
 
     ``rank``/``world`` pick this process's share of the global batch's masks.
     """
 
-    def __init__(self, masks: MultiBlockMasks | TubeMasks, rank: int = 0, world: int = 1):
-        self.masks, self.rank, self.world = masks, rank, world
+    def __init__(self, masks: MultiBlockMasks | TubeMasks, rank: int = 0, world: int = 1,
+                 sets: int = 1):
+        if sets < 1:
+            raise ValueError(f"mask sets per sample must be at least 1, got {sets}")
+        self.masks, self.rank, self.world, self.sets = masks, rank, world, sets
 
     def __call__(self, batch: TensorDict) -> TensorDict:
         b = batch.shape[0]
         step = int(batch["step"][0])
-        context, target = self.masks.sample(b * self.world, step)
         share = slice(self.rank * b, (self.rank + 1) * b)
-        batch["context_idx"] = context[share]
-        batch["target_idx"] = target[share]
+        drawn = {}
+        for stream in range(self.sets):
+            context, target = self.masks.sample(b * self.world, step, stream)
+            drawn[str(stream)] = TensorDict({"context_idx": context[share],
+                                             "target_idx": target[share]}, batch_size=[b])
+        batch["masks"] = TensorDict(drawn, batch_size=[b])
         return batch
+
+
+def mask_sets(batch: TensorDict, device: torch.device | str = "cpu"
+              ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """A collated batch's mask sets -> (context_idx [B, K_s] per set, target_idx
+    [B, J_s, M_s] per set), on ``device``."""
+    sets = [batch["masks", str(s)] for s in range(len(batch["masks"].keys()))]
+    return ([m["context_idx"].to(device) for m in sets],
+            [m["target_idx"].to(device) for m in sets])

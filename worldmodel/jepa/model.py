@@ -10,6 +10,7 @@ collapsing by the regulariser).
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -91,31 +92,35 @@ class JEPA(nn.Module):
         mean, var = x.mean(-1, keepdim=True), x.var(-1, keepdim=True)
         return (x - mean) / (var + 1e-6).sqrt()
 
-    def forward(self, pixels: torch.Tensor, context_idx: torch.Tensor,
-                target_idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """pixels [B, C, H, W] or [B, T, C, H, W]; context_idx [B, K]; target_idx [B, J, M]
-        -> (loss, parts) ."""
-        B, J, M = target_idx.shape
-        flat_targets = target_idx.reshape(B, J * M)
+    def forward(self, pixels: torch.Tensor, context_idx: torch.Tensor | Sequence[torch.Tensor],
+                target_idx: torch.Tensor | Sequence[torch.Tensor]
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """pixels [B, C, H, W] or [B, T, C, H, W]; context_idx [B, K] and target_idx
+        [B, J, M], or a sequence of each (mask sets: one target pass serves them all; the
+        loss is their mean) -> (loss, parts)."""
+        contexts = [context_idx] if torch.is_tensor(context_idx) else list(context_idx)
+        targets = [target_idx] if torch.is_tensor(target_idx) else list(target_idx)
+        if not contexts or len(contexts) != len(targets):
+            raise ValueError(f"one target_idx per context_idx: got {len(contexts)} contexts "
+                             f"and {len(targets)} target sets")
+        B = pixels.shape[0]
+        flat = [t.reshape(B, -1) for t in targets]
         if self.cfg.method == "mae":
-            target = gather_tokens(self._patches(pixels), flat_targets)
+            patches = self._patches(pixels)
+            wanted = [gather_tokens(patches, f) for f in flat]
         elif self.target_encoder is not None:
-            # The last block computes the target rows alone (repeats included) when they are
-            # fewer than the tokens: the rest of its output would never be read.
-            rows = flat_targets if flat_targets.shape[1] < self.cfg.encoder.num_tokens else None
-            with torch.inference_mode():
-                h = self.target_encoder(pixels, rows=rows)
-                target = F.layer_norm(h, h.shape[-1:])
-                if rows is None:
-                    target = gather_tokens(target, flat_targets)
-            target = target.clone()  # leave inference mode: autograd may see it as a constant
+            wanted = self._targets(pixels, flat)
         else:
             h = self.context_encoder(pixels)
-            target = gather_tokens(F.layer_norm(h, h.shape[-1:]), flat_targets)
-        z = self.context_encoder(pixels, keep=context_idx)
-        pred = self.predictor(z, context_idx, target_idx).reshape(B, J * M, -1)
+            normed = F.layer_norm(h, h.shape[-1:])
+            wanted = [gather_tokens(normed, f) for f in flat]
         kind = {"ijepa": "smooth_l1", "vjepa": "l1", "mae": "mse"}[self.cfg.method]
-        loss = prediction_loss(pred.float(), target.float(), kind)
+        loss = 0.0
+        for ctx, tgt, target in zip(contexts, targets, wanted, strict=True):
+            z = self.context_encoder(pixels, keep=ctx)
+            pred = self.predictor(z, ctx, tgt).reshape(B, target.shape[1], -1)
+            loss = loss + prediction_loss(pred.float(), target.float(), kind)
+        loss = loss / len(contexts)
         parts = {"prediction": loss.detach()}
         if self.cfg.objective != "ema" and self.cfg.method != "mae":
             # On pooled embeddings, not tokens: tokens could satisfy the regulariser by
@@ -125,3 +130,18 @@ class JEPA(nn.Module):
             parts["regulariser"] = reg.detach()
             loss = loss + self.cfg.reg_weight * reg
         return loss, parts
+
+    def _targets(self, pixels: torch.Tensor, flat: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The EMA target encoder's layer-normed outputs at each set's target tokens
+        (flat [B, R_s] each) -> [B, R_s, D] each, constants to autograd."""
+        rows = torch.cat(flat, 1)
+        # The last block computes the target rows alone (repeats included) when they are
+        # fewer than the tokens: the rest of its output would never be read.
+        few = rows.shape[1] < self.cfg.encoder.num_tokens
+        with torch.inference_mode():
+            h = self.target_encoder(pixels, rows=rows if few else None)
+            target = F.layer_norm(h, h.shape[-1:])
+            if not few:
+                target = gather_tokens(target, rows)
+        # leave inference mode: autograd may see them as constants
+        return [t.clone() for t in target.split([f.shape[1] for f in flat], 1)]

@@ -26,7 +26,7 @@ from .checkpoint import (
     load,
     load_matching,
 )
-from .masks import MaskCollator, MultiBlockMasks, TubeMasks
+from .masks import MaskCollator, MultiBlockMasks, TubeMasks, mask_sets
 from .model import JEPA, JEPAConfig
 from .objectives import rankme
 from .schedules import Cosine, Linear, Progress, WarmupCosine
@@ -45,6 +45,9 @@ class PretrainConfig:
     frames: int = 4  # clip length (vjepa)
     tubelet: int = 2  # frames per token (vjepa)
     fixed_mask_shapes: bool = False  # ijepa: one mask shape for every step (blocks still move)
+    # mask sets (context + targets) per sample, all served by one target-encoder pass.
+    # None: the paper's, 2 for vjepa (a short- and a long-range set), 1 otherwise
+    mask_sets: int | None = None
     predictor_dim: int = 96
     predictor_depth: int = 4
     predictor_heads: int = 3
@@ -74,9 +77,11 @@ class PretrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        check_ranges(self, positive=("patch_size", "frames", "tubelet", "predictor_dim",
-                                     "predictor_depth", "predictor_heads", "batch_size",
-                                     "steps", "save_every", "log_every"),
+        if self.mask_sets is None:
+            self.mask_sets = 2 if self.method == "vjepa" else 1
+        check_ranges(self, positive=("patch_size", "frames", "tubelet", "mask_sets",
+                                     "predictor_dim", "predictor_depth", "predictor_heads",
+                                     "batch_size", "steps", "save_every", "log_every"),
                      non_negative=("reg_weight", "max_minutes", "lr", "min_lr", "warmup",
                                    "grad_clip", "num_workers"))
         for name in ("weight_decay", "ema"):
@@ -182,7 +187,7 @@ class Pretrainer:
                                    self.procs.rank, self.procs.world, cfg.seed)
         return torch.utils.data.DataLoader(
             dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
-            collate_fn=MaskCollator(masks, self.procs.rank, self.procs.world),
+            collate_fn=MaskCollator(masks, self.procs.rank, self.procs.world, cfg.mask_sets),
             worker_init_fn=ignore_stop_signals, persistent_workers=False,
         )
 
@@ -195,7 +200,7 @@ class Pretrainer:
             if group["decay"]:
                 group["weight_decay"] = self.wd(at)
         pixels = batch["pixels"].to(dev, non_blocking=True)
-        ctx, tgt = batch["context_idx"].to(dev), batch["target_idx"].to(dev)
+        ctx, tgt = mask_sets(batch, dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
             loss, parts = self.module(pixels, ctx, tgt)
         if not all_finite(loss):
