@@ -325,6 +325,16 @@ def test_minutes_schedule_spans_the_budget(two_rooms_data, tmp_path):
         pretrain(_cfg(two_rooms_data, tmp_path / "y", schedule="hours"))
 
 
+def test_mask_sets_default_to_the_papers_and_train(two_rooms_data, tmp_path):
+    assert PretrainConfig(method="vjepa").mask_sets == 2  # a short- and a long-range set
+    assert PretrainConfig(method="ijepa").mask_sets == PretrainConfig(method="mae").mask_sets == 1
+    with pytest.raises(ValueError, match="mask_sets must be positive"):
+        PretrainConfig(mask_sets=0)
+    summary = pretrain(_cfg(two_rooms_data, tmp_path / "sets", mask_sets=3, steps=3))
+    assert summary["steps"] == 3
+    assert load(tmp_path / "sets" / "last.pt")["config"]["mask_sets"] == 3
+
+
 def test_resume_refuses_a_different_run(two_rooms_data, tmp_path):
     pretrain(_cfg(two_rooms_data, tmp_path / "run", steps=3))
     with pytest.raises(CheckpointError, match="resume=true"):
