@@ -136,6 +136,16 @@ def test_gather_masking_runs_the_encoder_on_kept_tokens_only():
     assert kept.shape == (2, 2, 32)
 
 
+@pytest.mark.parametrize("video", [False, True])
+def test_embedding_the_kept_patches_alone_equals_gathering_all(video):
+    enc = tiny_encoder(frames=4, tubelet=2) if video else tiny_encoder()
+    x = torch.randint(0, 255, (3, 4, 3, 32, 32) if video else (3, 3, 32, 32),
+                      dtype=torch.uint8)
+    n = enc.cfg.num_tokens
+    keep = torch.stack([torch.randperm(n)[:n // 2] for _ in range(3)])
+    torch.testing.assert_close(enc.embed(x, keep), gather_tokens(enc.embed(x), keep))
+
+
 def test_predictor_blocks_are_independent():
     pred = Predictor((4, 4), 32, dim=16, depth=2, heads=2)
     ctx, cidx = torch.randn(2, 5, 32), torch.randint(0, 16, (2, 5))

@@ -77,18 +77,7 @@ class JEPA(nn.Module):
 
     def _patches(self, x: torch.Tensor) -> torch.Tensor:
         """Pixels -> per-patch pixel vectors [B, N, P], normalised per patch (MAE targets)."""
-        enc = self.cfg.encoder
-        x = VisionTransformer.normalise(x)
-        p = enc.patch_size
-        if enc.tubelet > 1:
-            B, T, C, H, W = x.shape
-            t = enc.tubelet
-            x = x.reshape(B, T // t, t, C, H // p, p, W // p, p)
-            x = x.permute(0, 1, 4, 6, 2, 3, 5, 7).reshape(B, -1, t * C * p * p)
-        else:
-            B, C, H, W = x.shape
-            x = x.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 1, 3, 5)
-            x = x.reshape(B, -1, C * p * p)
+        x = self.context_encoder.patchify(VisionTransformer.normalise(x))
         mean, var = x.mean(-1, keepdim=True), x.var(-1, keepdim=True)
         return (x - mean) / (var + 1e-6).sqrt()
 

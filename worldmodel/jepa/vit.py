@@ -261,10 +261,28 @@ class VisionTransformer(nn.Module):
             return (x.float() / 255.0 - 0.5) / 0.25
         return x
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Pixels -> position-embedded tokens [B, N, D]."""
+    def patchify(self, x: torch.Tensor) -> torch.Tensor:
+        """Images [B, C, H, W] or clips [B, T, C, H, W] -> one pixel vector per token
+        [B, N, C * tubelet * p * p], ordered as the patch embedding's weight."""
+        p, t = self.cfg.patch_size, self.cfg.tubelet
+        if t > 1:
+            B, T, C, H, W = x.shape
+            x = x.reshape(B, T // t, t, C, H // p, p, W // p, p).permute(0, 1, 4, 6, 3, 2, 5, 7)
+        else:
+            B, C, H, W = x.shape
+            x = x.reshape(B, 1, 1, C, H // p, p, W // p, p).permute(0, 1, 4, 6, 3, 2, 5, 7)
+        return x.reshape(B, -1, C * t * p * p)
+
+    def embed(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Pixels -> position-embedded tokens [B, N, D], or the ``keep`` tokens alone
+        [B, K, D]: only their patches are embedded, which spares a context encoder the
+        product and the weight gradient of the patches it never sees."""
         self._check(x)
         x = self.normalise(x)
+        if keep is not None:
+            patches = gather_tokens(self.patchify(x), keep)
+            tokens = F.linear(patches, self.patch_embed.weight.flatten(1), self.patch_embed.bias)
+            return tokens + self.pos_embed.to(tokens.dtype)[keep]
         if self.cfg.tubelet > 1:
             x = x.transpose(1, 2)  # [B, C, T, H, W] for the 3-D convolution
         # contiguous: the transposed view would carry a channels-first layout through every
@@ -277,9 +295,7 @@ class VisionTransformer(nn.Module):
         """x: images or clips; keep [B, K] token indices (None: all) -> [B, K, D]; or with
         ``rows`` [B, R] (indices into the kept tokens) their outputs alone [B, R, D]: the
         last block computes those rows only, the same values at less cost."""
-        tokens = self.embed(x)
-        if keep is not None:
-            tokens = gather_tokens(tokens, keep)
+        tokens = self.embed(x, keep)
         for block in self.blocks[:-1]:
             tokens = block(tokens)
         return self.norm(self.blocks[-1](tokens, rows=rows))
