@@ -34,25 +34,31 @@ def _block_size(gen: torch.Generator, grid_hw: tuple[int, int], scale: tuple[flo
     return h, w
 
 
-def _block(gen: torch.Generator, grid_hw: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
-    """A boolean [H, W] mask of one block of ``size`` at a random place."""
-    H, W = grid_hw
-    h, w = size
-    top = torch.randint(0, H - h + 1, (1,), generator=gen).item()
-    left = torch.randint(0, W - w + 1, (1,), generator=gen).item()
-    m = torch.zeros(H, W, dtype=torch.bool)
-    m[top:top + h, left:left + w] = True
-    return m
+def _blocks(gen: torch.Generator, grid_hw: tuple[int, int], size: tuple[int, int],
+            shape: tuple[int, ...]) -> torch.Tensor:
+    """Boolean [*shape, H, W]: in each, one block of ``size`` at a random place."""
+    (H, W), (h, w) = grid_hw, size
+    top = torch.randint(0, H - h + 1, (*shape, 1), generator=gen)
+    left = torch.randint(0, W - w + 1, (*shape, 1), generator=gen)
+    rows, cols = torch.arange(H), torch.arange(W)
+    in_rows = (rows >= top) & (rows < top + h)  # [*shape, H]
+    in_cols = (cols >= left) & (cols < left + w)  # [*shape, W]
+    return in_rows[..., :, None] & in_cols[..., None, :]
 
 
-def _trim(indices: list[torch.Tensor], gen: torch.Generator, multiple: int = 1) -> torch.Tensor:
-    """Lists of different lengths -> [B, k], keeping a random subset, sorted; k is the
-    shortest length rounded down to ``multiple`` (few distinct shapes let the CPU kernels
-    reuse their plans instead of re-planning for every new shape)."""
-    k = min(len(i) for i in indices)
+def _subset(chosen: torch.Tensor, gen: torch.Generator, multiple: int = 1,
+            at_most: int | None = None) -> torch.Tensor:
+    """Boolean rows [B, N] -> the indices of a random k of each row's True entries, sorted
+    [B, k]; k is the fewest any row has (at most ``at_most``), rounded down to
+    ``multiple`` (few distinct shapes let the CPU kernels reuse their plans instead of
+    re-planning for every new shape)."""
+    k = int(chosen.sum(1).min())
+    if at_most is not None:
+        k = min(k, at_most)
     k = max(1, k // multiple * multiple) if k >= multiple else k
-    out = [i[torch.randperm(len(i), generator=gen)[:k]].sort().values for i in indices]
-    return torch.stack(out)
+    # the k smallest random keys among the chosen entries (the others keyed above all)
+    keys = torch.rand(chosen.shape, generator=gen).masked_fill_(~chosen, 2.0)
+    return keys.topk(k, dim=1, largest=False).indices.sort(1).values
 
 
 @dataclass
@@ -96,24 +102,25 @@ class MultiBlockMasks:
             c_range = self._middle(*c_range)
         t_size = _block_size(gen, self.grid, *t_range)
         c_size = _block_size(gen, self.grid, *c_range)
-        contexts, targets = [], []
-        for _ in range(batch):
-            for _attempt in range(20):
-                blocks = [_block(gen, self.grid, t_size) for _ in range(self.targets)]
-                union = torch.stack(blocks).any(0)
-                context = _block(gen, self.grid, c_size) & ~union
-                if context.sum() >= self.min_context:
-                    break
-            else:  # keep what is left outside the targets
-                context = ~union
-            contexts.append(context.flatten().nonzero().squeeze(1))
-            targets.append(torch.stack([b.flatten().nonzero().squeeze(1) for b in blocks]))
+        blocks = _blocks(gen, self.grid, t_size, (batch, self.targets))  # [B, J, H, W]
+        context = _blocks(gen, self.grid, c_size, (batch,)) & ~blocks.any(1)
+        for _attempt in range(19):  # draw again where the targets left too little context
+            short = (context.flatten(1).sum(1) < self.min_context).nonzero().squeeze(1)
+            if not len(short):
+                break
+            blocks[short] = _blocks(gen, self.grid, t_size, (len(short), self.targets))
+            context[short] = (_blocks(gen, self.grid, c_size, (len(short),))
+                              & ~blocks[short].any(1))
+        else:  # keep what is left outside the targets
+            short = context.flatten(1).sum(1) < self.min_context
+            context[short] = ~blocks[short].any(1)
+        # every block has h * w cells, listed in order
+        targets = blocks.flatten(2).nonzero()[:, 2].view(batch, self.targets, -1)
+        at_most = None
         if self.fixed_shapes:
             fewest = c_size[0] * c_size[1] - self.targets * t_size[0] * t_size[1]
-            k = max(self.min_context, fewest // 4 * 4)
-            contexts = [c[torch.randperm(len(c), generator=gen)[:k]].sort().values
-                        if len(c) >= k else c for c in contexts]
-        return _trim(contexts, gen, multiple=4), torch.stack(targets)
+            at_most = max(self.min_context, fewest // 4 * 4)
+        return _subset(context.flatten(1), gen, multiple=4, at_most=at_most), targets
 
 
 @dataclass
@@ -141,16 +148,12 @@ class TubeMasks:
         blocks, scale = ((self.short_blocks, self.short_scale) if (step + stream) % 2 == 0
                          else (self.long_blocks, self.long_scale))
         size = _block_size(gen, (H, W), (scale, scale), self.aspect)
-        contexts, targets = [], []
-        for _ in range(batch):
-            area = torch.stack([_block(gen, (H, W), size) for _ in range(blocks)]).any(0)
-            if (~area).sum() * T < self.min_context:
-                area[torch.randint(0, H, (1,), generator=gen), :] = False
-            contexts.append((~area).flatten().nonzero().squeeze(1))
-            targets.append(area.flatten().nonzero().squeeze(1))
+        area = _blocks(gen, (H, W), size, (batch, blocks)).any(1)  # [B, H, W]
+        starved = ((~area).flatten(1).sum(1) * T < self.min_context).nonzero().squeeze(1)
+        area[starved, torch.randint(0, H, (len(starved),), generator=gen)] = False  # a row
         # Trim spatial positions, then extend them over every frame: tubes stay whole.
         frames = torch.arange(T)[:, None] * (H * W)
-        context, target = _trim(contexts, gen), _trim(targets, gen)
+        context, target = _subset(~area.flatten(1), gen), _subset(area.flatten(1), gen)
         return ((context[:, None] + frames).flatten(1),
                 (target[:, None] + frames).flatten(1)[:, None])
 
