@@ -104,7 +104,7 @@ class MultiBlockMasks:
         c_size = _block_size(gen, self.grid, *c_range)
         blocks = _blocks(gen, self.grid, t_size, (batch, self.targets))  # [B, J, H, W]
         context = _blocks(gen, self.grid, c_size, (batch,)) & ~blocks.any(1)
-        for _attempt in range(19):  # draw again where the targets left too little context
+        for _attempt in range(19):  # up to 20 draws in all, again where too little context is left
             short = (context.flatten(1).sum(1) < self.min_context).nonzero().squeeze(1)
             if not len(short):
                 break
