@@ -76,8 +76,9 @@ class JEPA(nn.Module):
         torch._foreach_lerp_(tgt, src, 1 - momentum)  # one pass over the weights, not two
 
     def _patches(self, x: torch.Tensor) -> torch.Tensor:
-        """Pixels -> per-patch pixel vectors [B, N, P], normalised per patch (MAE targets)."""
-        x = self.context_encoder.patchify(VisionTransformer.normalise(x))
+        """Normalised pixels -> per-patch pixel vectors [B, N, P], normalised per patch (MAE
+        targets)."""
+        x = self.context_encoder.patchify(x)
         mean, var = x.mean(-1, keepdim=True), x.var(-1, keepdim=True)
         return (x - mean) / (var + 1e-6).sqrt()
 
@@ -94,6 +95,8 @@ class JEPA(nn.Module):
                              f"and {len(targets)} target sets")
         B = pixels.shape[0]
         flat = [t.reshape(B, -1) for t in targets]
+        # uint8 -> floats once, not in every encoder pass (encoders pass floats through)
+        pixels = VisionTransformer.normalise(pixels)
         if self.cfg.method == "mae":
             patches = self._patches(pixels)
             wanted = [gather_tokens(patches, f) for f in flat]

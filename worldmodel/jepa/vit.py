@@ -83,8 +83,9 @@ def sincos_positions(grid: tuple[int, ...], dim: int) -> torch.Tensor:
 
 
 def gather_tokens(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """x [B, N, D], idx [B, K] -> [B, K, D]."""
-    return x.gather(1, idx[..., None].expand(-1, -1, x.shape[-1]))
+    """x [B, N, ...], idx [B, K] -> [B, K, ...]."""
+    return x.gather(1, idx.view(*idx.shape, *([1] * (x.dim() - 2))).expand(
+        -1, -1, *x.shape[2:]))
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -143,8 +144,7 @@ def take_rows(x: torch.Tensor, rows: Rows) -> torch.Tensor:
         return x
     if isinstance(rows, slice):
         return x[:, rows]
-    return x.gather(1, rows.view(*rows.shape, *([1] * (x.dim() - 2))).expand(
-        -1, -1, *x.shape[2:]))
+    return gather_tokens(x, rows)
 
 
 class Attention(nn.Module):
