@@ -265,12 +265,10 @@ class VisionTransformer(nn.Module):
         """Images [B, C, H, W] or clips [B, T, C, H, W] -> one pixel vector per token
         [B, N, C * tubelet * p * p], ordered as the patch embedding's weight."""
         p, t = self.cfg.patch_size, self.cfg.tubelet
-        if t > 1:
-            B, T, C, H, W = x.shape
-            x = x.reshape(B, T // t, t, C, H // p, p, W // p, p).permute(0, 1, 4, 6, 3, 2, 5, 7)
-        else:
-            B, C, H, W = x.shape
-            x = x.reshape(B, 1, 1, C, H // p, p, W // p, p).permute(0, 1, 4, 6, 3, 2, 5, 7)
+        if t == 1:
+            x = x.unsqueeze(1)  # an image is a clip of one frame
+        B, T, C, H, W = x.shape
+        x = x.reshape(B, T // t, t, C, H // p, p, W // p, p).permute(0, 1, 4, 6, 3, 2, 5, 7)
         return x.reshape(B, -1, C * t * p * p)
 
     def embed(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
