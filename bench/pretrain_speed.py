@@ -1,7 +1,7 @@
 """I-JEPA training step against the reference's step structure and a plain supervised
 step of the same encoder, side by side.
 
-    python bench/pretrain_speed.py [--repeats 3] [--steps 8]
+    python bench/pretrain_speed.py [--repeats 3] [--steps 32] [--old-windows]
 
 Configuration of the issue: ViT dim 192, depth 6, 3 heads, patch 8, 64x64 images, batch 64;
 predictor width 96, depth 4; 4 target blocks. The supervised step is the same encoder, all
@@ -11,6 +11,13 @@ figure that travels between machines. Each step gets its own masks, drawn before
 starts as the data-loader workers draw them during training, either with shapes drawn per
 step (the paper's sampler, the default) or with fixed shapes
 (`jepa pretrain fixed_mask_shapes=true`).
+
+Every repeat replays the same ``--steps`` mask draws, and a row reports the mean step over
+them (best of the repeats, against machine noise). With the paper's sampler a step's time
+follows its batch's context size (8 to 28 tokens; correlation 0.98 with the step's time),
+so repeats over different draws would let the best-of pick the repeat whose masks happened
+to be cheap: ``--old-windows`` times it that way (each repeat on the next draws), as this
+bench did before, to show the size of that bias.
 
 The reference-structure step is the I-JEPA recipe laid out as the paper's reference code
 lays it out, built from this project's modules (same encoder, same predictor weights, same
@@ -39,8 +46,7 @@ from worldmodel.jepa.masks import MultiBlockMasks
 from worldmodel.jepa.model import JEPA, JEPAConfig
 from worldmodel.jepa.pretrain import param_groups
 from worldmodel.jepa.vit import Predictor, VisionTransformer, ViTConfig, gather_tokens
-
-MASK_SETS = 64  # distinct mask draws cycled through by the timed steps
+from worldmodel.precision import bf16_native
 
 
 def predict_per_block(p: Predictor, z: torch.Tensor, context_idx: torch.Tensor,
@@ -58,7 +64,9 @@ def predict_per_block(p: Predictor, z: torch.Tensor, context_idx: torch.Tensor,
     return p.head(p.norm(x[:, z.shape[1]:]))
 
 
-def make_steps(bf16: bool, batch: int = 64, fixed_shapes: bool = True):
+def make_steps(bf16: bool, batch: int = 64, fixed_shapes: bool = True, draws: int = 64):
+    """The three steps, each a function of the mask draw it trains on (an index into
+    ``draws`` mask draws made up front; the supervised step ignores it)."""
     torch.manual_seed(0)
     enc_cfg = ViTConfig(image_size=64, patch_size=8, dim=192, depth=6, heads=3)
     jepa = JEPA(JEPAConfig(encoder=enc_cfg, predictor_dim=96, predictor_depth=4))
@@ -69,12 +77,10 @@ def make_steps(bf16: bool, batch: int = 64, fixed_shapes: bool = True):
     x = torch.randint(0, 255, (batch, 3, 64, 64), dtype=torch.uint8)
     y = torch.randint(0, 10, (batch,))
     masks = MultiBlockMasks(grid=enc_cfg.grid, fixed_shapes=fixed_shapes)
-    drawn = [masks.sample(batch, step) for step in range(MASK_SETS)]  # the workers' share
-    state = {"step": 0, "ref_step": 0}
+    drawn = [masks.sample(batch, step) for step in range(draws)]  # the workers' share
 
-    def jepa_step():
-        ctx, tgt = drawn[state["step"] % MASK_SETS]
-        state["step"] += 1
+    def jepa_step(draw: int) -> None:
+        ctx, tgt = drawn[draw % draws]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss, _ = jepa(x, ctx, tgt)
         opt.zero_grad(set_to_none=True)
@@ -86,9 +92,8 @@ def make_steps(bf16: bool, batch: int = 64, fixed_shapes: bool = True):
     reference.load_state_dict(jepa.state_dict())
     ref_opt = torch.optim.AdamW(param_groups(reference), lr=1e-4)  # CPU default: per tensor
 
-    def reference_step():
-        ctx, tgt = drawn[state["ref_step"] % MASK_SETS]
-        state["ref_step"] += 1
+    def reference_step(draw: int) -> None:
+        ctx, tgt = drawn[draw % draws]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             with torch.no_grad():
                 h = reference.target_encoder(x)
@@ -105,7 +110,7 @@ def make_steps(bf16: bool, batch: int = 64, fixed_shapes: bool = True):
                               reference.context_encoder.parameters(), strict=True):
                 pk.mul_(0.996).add_((1 - 0.996) * pq)
 
-    def supervised_step():
+    def supervised_step(draw: int) -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = F.cross_entropy(head(encoder(x).mean(1)).float(), y)
         sup_opt.zero_grad(set_to_none=True)
@@ -116,27 +121,33 @@ def make_steps(bf16: bool, batch: int = 64, fixed_shapes: bool = True):
 
 
 def measure(bf16: bool, steps: int, repeats: int, batch: int = 64,
-            fixed_shapes: bool = True) -> dict:
+            fixed_shapes: bool = True, old_windows: bool = False) -> dict:
+    """Mean seconds per step of each kind over the same ``steps`` mask draws, best of
+    ``repeats`` (kinds alternate), and each kind's flops over those draws -> a result row.
+    ``old_windows``: each repeat on the next ``steps`` draws instead (the biased protocol)."""
+    draws = steps * (repeats if old_windows else 1)
     steps_by_name = dict(zip(("ijepa", "reference", "supervised"),
-                             make_steps(bf16, batch, fixed_shapes), strict=True))
+                             make_steps(bf16, batch, fixed_shapes, draws), strict=True))
     for f in steps_by_name.values():
-        f()
-    flops = {}  # per step, over 8 steps: the context size varies with the masks
+        f(0)
+    flops = {}  # mean per step over the timed draws: the context size varies with the masks
     for name, f in steps_by_name.items():
         with FlopCounterMode(display=False) as counter:
-            for _ in range(8):
-                f()
-        flops[name] = counter.get_total_flops() / 8
+            for draw in range(draws):
+                f(draw)
+        flops[name] = counter.get_total_flops() / draws
     times = {name: [] for name in steps_by_name}
-    for _ in range(repeats):
+    for r in range(repeats):
+        first = r * steps if old_windows else 0
         for name, f in steps_by_name.items():
             start = time.perf_counter()
-            for _ in range(steps):
-                f()
+            for draw in range(first, first + steps):
+                f(draw)
             times[name].append((time.perf_counter() - start) / steps)
     best = {k: min(v) for k, v in times.items()}
     return {"precision": "bf16" if bf16 else "fp32",
             "masks": "fixed shapes" if fixed_shapes else "shapes drawn per step",
+            "timing": "each repeat on new draws" if old_windows else "same draws every repeat",
             "ijepa_images_per_s": round(batch / best["ijepa"], 1),
             "reference_images_per_s": round(batch / best["reference"], 1),
             "supervised_images_per_s": round(batch / best["supervised"], 1),
@@ -150,13 +161,19 @@ def measure(bf16: bool, steps: int, repeats: int, batch: int = 64,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=32, help="mask draws timed per repeat")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--old-windows", action="store_true",
+                        help="each repeat on new draws, as before (biased: see the docstring)")
     args = malloc_flag.parse_args(parser)
-    rows = [measure(bf16, args.steps, args.repeats, fixed_shapes=fixed)
-            for fixed in (False, True) for bf16 in (False, True)]
-    for r in rows:
-        print(json.dumps(r))
+    # bf16 rows only where it is native: elsewhere it is emulated, many times slower
+    precisions = (False, True) if bf16_native("cpu") else (False,)
+    if not bf16_native("cpu"):
+        print("no native bf16 on this CPU: fp32 rows only")
+    for fixed in (False, True):
+        for bf16 in precisions:
+            print(json.dumps(measure(bf16, args.steps, args.repeats, fixed_shapes=fixed,
+                                     old_windows=args.old_windows)), flush=True)
 
 
 if __name__ == "__main__":
