@@ -345,6 +345,17 @@ def test_mask_sets_default_to_the_papers_and_train(two_rooms_data, tmp_path):
     assert load(tmp_path / "sets" / "last.pt")["config"]["mask_sets"] == 3
 
 
+def test_loader_workers_default_to_none_on_a_cpu_and_still_train(two_rooms_data, tmp_path):
+    # a CPU's cores are the step's: the loader runs in the loop; a GPU's host feeds it
+    assert PretrainConfig(device="cpu").num_workers == 0
+    assert PretrainConfig(device="cuda").num_workers == 1
+    assert PretrainConfig(device="cpu", num_workers=2).num_workers == 2
+    with pytest.raises(ValueError, match="num_workers must be zero or more"):
+        PretrainConfig(num_workers=-1)
+    summary = pretrain(_cfg(two_rooms_data, tmp_path / "worker", num_workers=1, steps=3))
+    assert summary["steps"] == 3  # masks drawn in a worker process
+
+
 def test_resume_refuses_a_different_run(two_rooms_data, tmp_path):
     pretrain(_cfg(two_rooms_data, tmp_path / "run", steps=3))
     with pytest.raises(CheckpointError, match="resume=true"):

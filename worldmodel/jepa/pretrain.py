@@ -66,7 +66,8 @@ class PretrainConfig:
     ema: list[float] = field(default_factory=lambda: [0.996, 1.0])
     grad_clip: float = 1.0
     bf16: bool | None = None  # None: where the device has native bf16 kernels
-    num_workers: int = 1
+    # loader processes; None: 0 on a CPU, 1 on a GPU (see __post_init__)
+    num_workers: int | None = None
     seed: int = 0
     out: str = "runs/pretrain"
     resume: bool = False
@@ -79,6 +80,12 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         if self.mask_sets is None:
             self.mask_sets = 2 if self.method == "vjepa" else 1
+        if self.num_workers is None:
+            # On a CPU the step's threads keep every core busy, so a worker process only
+            # takes time from them, while a batch's frames and masks take under 2 ms in the
+            # loop: 2-7% more images/s without one (docs/benchmarks.md).
+            on_cpu = torch.device(pick_device(self.device)).type == "cpu"
+            self.num_workers = 0 if on_cpu else 1
         check_ranges(self, positive=("patch_size", "frames", "tubelet", "mask_sets",
                                      "predictor_dim", "predictor_depth", "predictor_heads",
                                      "batch_size", "steps", "save_every", "log_every"),
