@@ -8,7 +8,7 @@ predictor width 96, depth 4; 4 target blocks. The supervised step is the same en
 64 tokens, average pool, a linear head and cross-entropy, with the same optimiser. Steps
 alternate (JEPA, supervised, JEPA, ...) so machine noise hits both alike; the ratio is the
 figure that travels between machines. Each step gets its own masks, drawn before the timing
-starts as the data-loader workers draw them during training, either with shapes drawn per
+starts as the data loader draws them during training, either with shapes drawn per
 step (the paper's sampler, the default) or with fixed shapes
 (`jepa pretrain fixed_mask_shapes=true`).
 
@@ -77,7 +77,7 @@ def make_steps(bf16: bool, batch: int = 64, fixed_shapes: bool = True, draws: in
     x = torch.randint(0, 255, (batch, 3, 64, 64), dtype=torch.uint8)
     y = torch.randint(0, 10, (batch,))
     masks = MultiBlockMasks(grid=enc_cfg.grid, fixed_shapes=fixed_shapes)
-    drawn = [masks.sample(batch, step) for step in range(draws)]  # the workers' share
+    drawn = [masks.sample(batch, step) for step in range(draws)]  # the loader's share
 
     def jepa_step(draw: int) -> None:
         ctx, tgt = drawn[draw % draws]

@@ -83,7 +83,7 @@ class PretrainConfig:
         if self.num_workers is None:
             # On a CPU the step's threads keep every core busy, so a worker process only
             # takes time from them, while a batch's frames and masks take under 2 ms in the
-            # loop: 2-7% more images/s without one (docs/benchmarks.md).
+            # loop: 1-7% more images/s without one (docs/benchmarks.md).
             on_cpu = torch.device(pick_device(self.device)).type == "cpu"
             self.num_workers = 0 if on_cpu else 1
         check_ranges(self, positive=("patch_size", "frames", "tubelet", "mask_sets",
