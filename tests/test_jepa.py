@@ -345,7 +345,7 @@ def test_mask_sets_default_to_the_papers_and_train(two_rooms_data, tmp_path):
     assert load(tmp_path / "sets" / "last.pt")["config"]["mask_sets"] == 3
 
 
-def test_loader_workers_default_to_none_on_a_cpu_and_still_train(two_rooms_data, tmp_path):
+def test_no_loader_worker_by_default_on_a_cpu_and_one_still_trains(two_rooms_data, tmp_path):
     # a CPU's cores are the step's: the loader runs in the loop; a GPU's host feeds it
     assert PretrainConfig(device="cpu").num_workers == 0
     assert PretrainConfig(device="cuda").num_workers == 1

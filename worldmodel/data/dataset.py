@@ -170,8 +170,8 @@ class EpisodeDataset:
                 raise DatasetError(f"{self.path} holds no episodes yet")
             chunks = [TensorDict.load_memmap(self.path / c["name"]) for c in self.meta.chunks]
             # cat reads the memory maps straight into one tensor per key: one copy in memory,
-            # where copying each chunk first made two (0.5 GB more peak on 400 Two Rooms
-            # episodes, now that the training process loads them itself)
+            # where copying each chunk first made two (0.5 GB more peak for 400 Two Rooms
+            # episodes)
             self._episodes = torch.cat(chunks, dim=0)
         return self._episodes
 
