@@ -47,7 +47,6 @@ def tuned(method: str, video: bool) -> list[str]:
             *([] if video else [FRAMES_BATCH])]
 
 
-
 def stage(args: list[str]) -> None:
     quiet = [] if args[0] == "probe" else ["progress=false"]  # probe has no progress bar
     if jepa([*args, *quiet]):
