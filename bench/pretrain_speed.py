@@ -167,11 +167,11 @@ def main() -> None:
                         help="each repeat on new draws, as before (biased: see the docstring)")
     args = malloc_flag.parse_args(parser)
     # bf16 rows only where it is native: elsewhere it is emulated, many times slower
-    native = bf16_native("cpu")
-    if not native:
+    precisions = (False, True) if bf16_native("cpu") else (False,)
+    if precisions == (False,):
         print("no native bf16 on this CPU: fp32 rows only")
     for fixed in (False, True):
-        for bf16 in (False, True) if native else (False,):
+        for bf16 in precisions:
             print(json.dumps(measure(bf16, args.steps, args.repeats, fixed_shapes=fixed,
                                      old_windows=args.old_windows)), flush=True)
 
