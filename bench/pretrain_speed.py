@@ -167,9 +167,10 @@ def main() -> None:
                         help="each repeat on new draws, as before (biased: see the docstring)")
     args = malloc_flag.parse_args(parser)
     # bf16 rows only where it is native: elsewhere it is emulated, many times slower
-    precisions = (False, True) if bf16_native("cpu") else (False,)
-    if precisions == (False,):
+    native = bf16_native("cpu")
+    if not native:
         print("no native bf16 on this CPU: fp32 rows only")
+    precisions = (False, True) if native else (False,)
     for fixed in (False, True):
         for bf16 in precisions:
             print(json.dumps(measure(bf16, args.steps, args.repeats, fixed_shapes=fixed,
