@@ -345,6 +345,16 @@ def test_mask_sets_default_to_the_papers_and_train(two_rooms_data, tmp_path):
     assert load(tmp_path / "sets" / "last.pt")["config"]["mask_sets"] == 3
 
 
+def test_adam_epsilon_reaches_the_optimiser(two_rooms_data, tmp_path):
+    # encoder gradients late in a Two Rooms run are about 1e-11, below AdamW's default
+    # epsilon, so the epsilon is a setting, not a constant
+    with pytest.raises(ValueError, match="adam_eps must be positive"):
+        PretrainConfig(adam_eps=0)
+    pretrain(_cfg(two_rooms_data, tmp_path / "eps", adam_eps=1e-12, steps=3))
+    groups = load(tmp_path / "eps" / "last.pt")["optimizer"]["param_groups"]
+    assert [g["eps"] for g in groups] == [1e-12, 1e-12]
+
+
 def test_no_loader_worker_by_default_on_a_cpu_and_one_still_trains(two_rooms_data, tmp_path):
     # a CPU's cores are the step's: the loader runs in the loop; a GPU's host feeds it
     assert PretrainConfig(device="cpu").num_workers == 0
