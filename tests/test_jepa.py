@@ -350,9 +350,14 @@ def test_adam_epsilon_reaches_the_optimiser(two_rooms_data, tmp_path):
     # epsilon, so the epsilon is a setting, not a constant
     with pytest.raises(ValueError, match="adam_eps must be positive"):
         PretrainConfig(adam_eps=0)
-    pretrain(_cfg(two_rooms_data, tmp_path / "eps", adam_eps=1e-12, steps=3))
+    pretrain(_cfg(two_rooms_data, tmp_path / "eps", adam_eps=1e-12, max_minutes=1e-9))
+    first = load(tmp_path / "eps" / "last.pt")
+    assert first["step"] < 6
+    assert [g["eps"] for g in first["optimizer"]["param_groups"]] == [1e-12, 1e-12]
+    # a resumed run takes the epsilon it asks for, not the one its optimiser state saved
+    pretrain(_cfg(two_rooms_data, tmp_path / "eps", adam_eps=1e-10, resume=True))
     groups = load(tmp_path / "eps" / "last.pt")["optimizer"]["param_groups"]
-    assert [g["eps"] for g in groups] == [1e-12, 1e-12]
+    assert [g["eps"] for g in groups] == [1e-10, 1e-10]
 
 
 def test_no_loader_worker_by_default_on_a_cpu_and_one_still_trains(two_rooms_data, tmp_path):
