@@ -65,6 +65,8 @@ class PretrainConfig:
     weight_decay: list[float] = field(default_factory=lambda: [0.04, 0.4])
     ema: list[float] = field(default_factory=lambda: [0.996, 1.0])
     grad_clip: float = 1.0
+    # AdamW's epsilon: late in a Two Rooms run the encoder's gradients are about 1e-11, so
+    # at the default 1e-8 its steps shrink about 1,000-fold while weight decay goes on
     adam_eps: float = 1e-8
     bf16: bool | None = None  # None: where the device has native bf16 kernels
     # loader processes; None: 0 on a CPU, 1 on a GPU (see __post_init__)
