@@ -67,7 +67,12 @@ class RunCheckpoint:
         ckpt = load(self.path, map_location=device)
         check_same_run(ckpt[self.config_key], config, self.resume_keys, self.path)
         load_matching(self.module, ckpt["model"], f"checkpoint {self.path}")
+        # The checkpoint gives the optimiser's moments; the settings stay the ones this run
+        # asks for (load_state_dict would bring back the saved eps or a constant decay).
+        asked = [{k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups]
         self.optimizer.load_state_dict(ckpt["optimizer"])
+        for group, settings in zip(self.optimizer.param_groups, asked, strict=True):
+            group.update(settings)
         self.clock.load_state_dict(ckpt)
         return int(ckpt["step"])
 

@@ -208,7 +208,6 @@ class Pretrainer:
         at_lr, at = self.clock.at(self.step, self.clock.seconds)
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr(at_lr)
-            group["eps"] = self.cfg.adam_eps  # the config's, not a resumed optimiser's
             if group["decay"]:
                 group["weight_decay"] = self.wd(at)
         pixels = batch["pixels"].to(dev, non_blocking=True)
