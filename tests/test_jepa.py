@@ -345,6 +345,24 @@ def test_mask_sets_default_to_the_papers_and_train(two_rooms_data, tmp_path):
     assert load(tmp_path / "sets" / "last.pt")["config"]["mask_sets"] == 3
 
 
+def test_mask_settings_reach_the_collator(two_rooms_data, tmp_path):
+    with pytest.raises(ValueError, match="target_scale is a \\[low, high\\] fraction"):
+        PretrainConfig(target_scale=[0.3, 0.2])
+    with pytest.raises(ValueError, match="context_scale"):
+        PretrainConfig(context_scale=[0.5, 1.5])
+    with pytest.raises(ValueError, match="mask_targets must be positive"):
+        PretrainConfig(mask_targets=0)
+    cfg = _cfg(two_rooms_data, tmp_path / "masks", mask_targets=2, target_scale=[0.25, 0.25],
+               context_scale=[1.0, 1.0])
+    trainer = Pretrainer(cfg, Processes(0, 1, torch.device("cpu")))
+    contexts, targets = mask_sets(next(iter(trainer.loader())))
+    # a 4 x 4 grid: two 2 x 2 target blocks, the context is the rest of the grid
+    assert targets[0].shape == (cfg.batch_size, 2, 4)
+    for ctx, tgt in zip(contexts[0], targets[0], strict=True):
+        assert not set(ctx.tolist()) & set(tgt.flatten().tolist())
+    assert contexts[0].shape[1] >= 8  # two 4-token targets leave at least 8
+
+
 def test_adam_epsilon_reaches_the_optimiser(two_rooms_data, tmp_path):
     # encoder gradients late in a Two Rooms run are about 1e-11, below AdamW's default
     # epsilon, so the epsilon is a setting, not a constant

@@ -45,6 +45,10 @@ class PretrainConfig:
     frames: int = 4  # clip length (vjepa)
     tubelet: int = 2  # frames per token (vjepa)
     fixed_mask_shapes: bool = False  # ijepa: one mask shape for every step (blocks still move)
+    # ijepa: the paper's multi-block masks; each scale is a [low, high] fraction of the grid
+    mask_targets: int = 4
+    target_scale: list[float] = field(default_factory=lambda: [0.15, 0.2])
+    context_scale: list[float] = field(default_factory=lambda: [0.85, 1.0])
     # mask sets (context + targets) per sample, all served by one target-encoder pass.
     # None: the paper's, 2 for vjepa (a short- and a long-range set), 1 otherwise
     mask_sets: int | None = None
@@ -92,12 +96,17 @@ class PretrainConfig:
         check_ranges(self, positive=("patch_size", "frames", "tubelet", "mask_sets",
                                      "predictor_dim", "predictor_depth", "predictor_heads",
                                      "batch_size", "steps", "save_every", "log_every",
-                                     "adam_eps"),
+                                     "adam_eps", "mask_targets"),
                      non_negative=("reg_weight", "max_minutes", "lr", "min_lr", "warmup",
                                    "grad_clip", "num_workers"))
         for name in ("weight_decay", "ema"):
             if len(getattr(self, name)) != 2:
                 raise ValueError(f"{name} is a [start, end] schedule, got {getattr(self, name)}")
+        for name in ("target_scale", "context_scale"):
+            scale = getattr(self, name)
+            if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
+                raise ValueError(f"{name} is a [low, high] fraction of the patch grid with "
+                                 f"0 < low <= high <= 1, got {scale}")
 
 
 def jepa_config(cfg: PretrainConfig, image_size: int) -> JEPAConfig:
@@ -192,8 +201,10 @@ class Pretrainer:
             masks = TubeMasks(grid=enc.grid, seed=cfg.seed)
         else:
             dataset = Frames(self.data)
-            masks = MultiBlockMasks(grid=enc.grid, fixed_shapes=cfg.fixed_mask_shapes,
-                                    seed=cfg.seed)
+            masks = MultiBlockMasks(grid=enc.grid, targets=cfg.mask_targets,
+                                    target_scale=tuple(cfg.target_scale),
+                                    context_scale=tuple(cfg.context_scale),
+                                    fixed_shapes=cfg.fixed_mask_shapes, seed=cfg.seed)
         sampler = StepBatchSampler(len(dataset), cfg.batch_size, self.clock.last_step, self.step,
                                    self.procs.rank, self.procs.world, cfg.seed)
         return torch.utils.data.DataLoader(
