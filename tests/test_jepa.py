@@ -535,6 +535,25 @@ def test_probe_reads_clips_for_a_video_encoder(two_rooms_data, tmp_path):
     assert result["linear_r2"] <= 1.0 and result["rankme"] > 1.0
 
 
+def test_probe_of_every_block_ends_at_the_pooled_features(two_rooms_data, tmp_path):
+    from worldmodel.jepa.vit import PRESETS, VisionTransformer, ViTConfig
+    from worldmodel.probe import ProbeConfig, probe
+
+    torch.manual_seed(0)
+    vit = VisionTransformer(ViTConfig(image_size=32, patch_size=8, **PRESETS["micro"])).eval()
+    x = torch.randint(0, 255, (3, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        per_block = vit.pooled_blocks(x)
+        assert per_block.shape == (3, 4, 96)
+        torch.testing.assert_close(per_block[:, -1], vit.pooled(x))
+        assert not torch.allclose(per_block[:, 0], per_block[:, -1], atol=1e-3)
+    result = probe(ProbeConfig(checkpoint="random", data=str(two_rooms_data.path), blocks=True,
+                               max_frames=60, mlp_steps=20, out=str(tmp_path / "probe"),
+                               held_out=0.34))
+    assert len(result["linear_r2_per_block"]) == PRESETS["tiny"]["depth"]
+    assert result["linear_r2_per_block"][-1] == pytest.approx(result["linear_r2"], abs=1e-6)
+
+
 def test_pooled_features_keep_fp32_under_autocast():
     # bf16 features drown a small object's share of the average (probe R^2 0.92 -> 0.48).
     from worldmodel.jepa.vit import PRESETS, VisionTransformer, ViTConfig

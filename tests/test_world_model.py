@@ -315,6 +315,8 @@ def test_probe_reads_a_world_models_latents_with_their_history(two_rooms_data, t
     assert result["linear_r2"] <= 1.0 and result["rankme"] > 1.0
     assert [r["horizon"] for r in result["world_model_report"]["horizons"]] == [1, 5, 10]
     assert (tmp_path / "probe" / "prediction_error.png").exists()
+    with pytest.raises(ValueError, match="drop blocks=true"):
+        probe(ProbeConfig(checkpoint=path, data=str(two_rooms_data.path), blocks=True))
 
 
 def test_two_frame_encoder_trains_and_plans(two_rooms_data, tmp_path):

@@ -43,6 +43,7 @@ class ProbeConfig:
     device: str = "auto"
     frames: int = 1  # checkpoint=random: clip length of the random encoder
     tubelet: int = 1  # checkpoint=random: frames per token
+    blocks: bool = False  # also a linear probe of every encoder block's pooled output
 
 
 class WorldModelLatents:
@@ -100,11 +101,13 @@ def load_encoder(checkpoint: str, image_size: int, model: str = "tiny", patch_si
 
 @torch.no_grad()
 def features(encoder, pixels: torch.Tensor, batch_size: int = 256,
-             device: str = "cpu") -> torch.Tensor:
+             device: str = "cpu", blocks: bool = False) -> torch.Tensor:
     """Average-pooled encoder features [N, D] of frames [N, C, H, W] or clips
-    [N, T, C, H, W] (fp32, see ``VisionTransformer.pooled``)."""
+    [N, T, C, H, W] (fp32, see ``VisionTransformer.pooled``); with ``blocks``, those after
+    every block [N, depth, D] (``VisionTransformer.pooled_blocks``)."""
     encoder = encoder.to(device).eval()
-    return torch.cat([encoder.pooled(pixels[i:i + batch_size].to(device)).cpu()
+    read = encoder.pooled_blocks if blocks else encoder.pooled
+    return torch.cat([read(pixels[i:i + batch_size].to(device)).cpu()
                       for i in range(0, len(pixels), batch_size)])
 
 
@@ -213,6 +216,10 @@ def probe(cfg: ProbeConfig) -> dict:
     data = EpisodeDataset.open(cfg.data)
     encoder, clip, ckpt = load_encoder(cfg.checkpoint, data.meta.image_size, frames=cfg.frames,
                                        tubelet=cfg.tubelet)
+    if cfg.blocks and isinstance(encoder, WorldModelLatents):
+        raise ValueError(f"blocks=true probes a pretrained encoder's blocks; {cfg.checkpoint} "
+                         "is a world model, whose latents the probe reads as a whole: drop "
+                         "blocks=true")
     train_eps, test_eps = data.split(cfg.held_out, cfg.seed)
     eps = data.episodes
     length = data.meta.episode_length + 1
@@ -247,6 +254,11 @@ def probe(cfg: ProbeConfig) -> dict:
         "mlp_r2": mlp_probe(f_tr, y_tr, f_te, y_te, cfg.mlp_steps, cfg.seed),
         "rankme": rankme(f_te),
     }
+    if cfg.blocks:
+        b_tr, b_te = (features(encoder, px, cfg.batch_size, device, blocks=True)
+                      for px in (px_tr, px_te))
+        result["linear_r2_per_block"] = [linear_probe(b_tr[:, k], y_tr, b_te[:, k], y_te)
+                                         for k in range(b_tr.shape[1])]
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(encoder, WorldModelLatents):  # and how its predictor follows them

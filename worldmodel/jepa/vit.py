@@ -310,6 +310,19 @@ class VisionTransformer(nn.Module):
         bf16, measured)."""
         return self.tokens_fp32(x).mean(1)
 
+    def pooled_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        """Average-pooled features after every block [B, depth, D], in fp32: where in the
+        encoder a probe finds the state. Each block's tokens are layer-normed before the
+        pooling, as the encoder's own norm does to the last block's (the last entry is
+        ``pooled``)."""
+        with torch.autocast(x.device.type, enabled=False):
+            tokens, out = self.embed(x, None), []
+            for block in self.blocks[:-1]:
+                tokens = block(tokens)
+                out.append(F.layer_norm(tokens, tokens.shape[-1:]).mean(1))
+            out.append(self.norm(self.blocks[-1](tokens)).mean(1))
+        return torch.stack(out, 1).float()
+
 
 class Predictor(nn.Module):
     """Narrow ViT: context tokens + a learned mask token at each target position -> the
