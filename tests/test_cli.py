@@ -84,6 +84,22 @@ def test_bad_overrides_are_named(capsys, tmp_path):
     assert not (tmp_path / "none").exists()
 
 
+def test_every_stage_yaml_spells_out_its_schema():
+    """A command's top-level key that its YAML leaves out is refused on the command line
+    as unknown, so each field of a stage's schema must be there (or be a config group)."""
+    import dataclasses
+
+    from omegaconf import OmegaConf
+
+    from worldmodel.cli import STAGES, _load, _stage_groups, config_dir
+
+    for name, stage in STAGES.items():
+        spelled = {*OmegaConf.load(config_dir() / f"{name}.yaml").keys(), *_stage_groups(name)}
+        missing = [f.name for f in dataclasses.fields(_load(stage.schema))
+                   if f.name not in spelled]
+        assert not missing, f"configs/{name}.yaml lacks {missing}"
+
+
 def test_a_schema_key_its_group_yaml_leaves_out_can_be_set():
     """``actor.critic_steps`` is a field of every actor but no actor's YAML spells it out:
     it is set, not refused; a key of no schema still is."""
