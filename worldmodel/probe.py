@@ -245,8 +245,12 @@ def probe(cfg: ProbeConfig) -> dict:
                                                                                     n_test)
     y_tr, y_te = s_tr[:, dims], s_te[:, dims]
     device = pick_device(cfg.device)
-    f_tr = features(encoder, px_tr, cfg.batch_size, device)
-    f_te = features(encoder, px_te, cfg.batch_size, device)
+    f_tr = features(encoder, px_tr, cfg.batch_size, device, blocks=cfg.blocks)
+    f_te = features(encoder, px_te, cfg.batch_size, device, blocks=cfg.blocks)
+    if cfg.blocks:  # one pass gives every block's features; the last block's are the probe's
+        per_block = [linear_probe(f_tr[:, k], y_tr, f_te[:, k], y_te)
+                     for k in range(f_tr.shape[1])]
+        f_tr, f_te = f_tr[:, -1], f_te[:, -1]
     result = {
         "checkpoint": cfg.checkpoint, "data": cfg.data, "state_dims": dims,
         "train_frames": len(f_tr), "held_out_frames": len(f_te),
@@ -255,10 +259,7 @@ def probe(cfg: ProbeConfig) -> dict:
         "rankme": rankme(f_te),
     }
     if cfg.blocks:
-        b_tr, b_te = (features(encoder, px, cfg.batch_size, device, blocks=True)
-                      for px in (px_tr, px_te))
-        result["linear_r2_per_block"] = [linear_probe(b_tr[:, k], y_tr, b_te[:, k], y_te)
-                                         for k in range(b_tr.shape[1])]
+        result["linear_r2_per_block"] = per_block
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(encoder, WorldModelLatents):  # and how its predictor follows them
