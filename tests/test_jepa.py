@@ -352,6 +352,12 @@ def test_mask_settings_reach_the_collator(two_rooms_data, tmp_path):
         PretrainConfig(context_scale=[0.5, 1.5])
     with pytest.raises(ValueError, match="mask_targets must be positive"):
         PretrainConfig(mask_targets=0)
+    # clips draw tube masks: frame-mask settings there would be silently ignored
+    with pytest.raises(ValueError, match="mask_targets shape I-JEPA's masks on frames"):
+        PretrainConfig(method="vjepa", mask_targets=2)
+    with pytest.raises(ValueError, match="frames=1 tubelet=1"):
+        PretrainConfig(method="mae", target_scale=[0.3, 0.3])  # frames 4, tubelet 2
+    assert PretrainConfig(method="mae", frames=1, tubelet=1, mask_targets=2).mask_targets == 2
     cfg = _cfg(two_rooms_data, tmp_path / "masks", mask_targets=2, target_scale=[0.25, 0.25],
                context_scale=[1.0, 1.0])
     trainer = Pretrainer(cfg, Processes(0, 1, torch.device("cpu")))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -107,15 +107,34 @@ class PretrainConfig:
             if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
                 raise ValueError(f"{name} is a [low, high] fraction of the patch grid with "
                                  f"0 < low <= high <= 1, got {scale}")
+        if self.video:  # clips draw V-JEPA's tubes: a sweep of these would change nothing
+            default = {f.name: f.default if f.default is not MISSING else f.default_factory()
+                       for f in fields(self)}
+            moved = [k for k in FRAME_MASK_KEYS if getattr(self, k) != default[k]]
+            if moved:
+                raise ValueError(f"{', '.join(moved)} shape I-JEPA's masks on frames; "
+                                 f"method={self.method} with frames={self.frames} "
+                                 f"tubelet={self.tubelet} trains on clips with V-JEPA's tube "
+                                 "masks: leave them out, or train on frames (frames=1 tubelet=1)")
+
+    @property
+    def video(self) -> bool:
+        """Whether the encoder reads clips (tubelet tokens, tube masks), not frames."""
+        return self.method == "vjepa" or (self.method == "mae" and self.tubelet > 1
+                                          and self.frames > 1)
+
+
+# the settings of the multi-block masks on frames (MultiBlockMasks), unused on clips
+FRAME_MASK_KEYS = ("fixed_mask_shapes", "mask_targets", "target_scale", "context_scale")
 
 
 def jepa_config(cfg: PretrainConfig, image_size: int) -> JEPAConfig:
     """The architecture a pretraining config asks for."""
     if cfg.model not in PRESETS:
         raise ValueError(f"unknown model preset {cfg.model!r}; choose from {sorted(PRESETS)}")
-    video = cfg.method == "vjepa" or (cfg.method == "mae" and cfg.tubelet > 1 and cfg.frames > 1)
     enc = ViTConfig(image_size=image_size, patch_size=cfg.patch_size,
-                    frames=cfg.frames if video else 1, tubelet=cfg.tubelet if video else 1,
+                    frames=cfg.frames if cfg.video else 1,
+                    tubelet=cfg.tubelet if cfg.video else 1,
                     **PRESETS[cfg.model])
     return JEPAConfig(method=cfg.method, objective=cfg.objective, encoder=enc,
                       predictor_dim=cfg.predictor_dim, predictor_depth=cfg.predictor_depth,
