@@ -247,9 +247,10 @@ def probe(cfg: ProbeConfig) -> dict:
     device = pick_device(cfg.device)
     f_tr = features(encoder, px_tr, cfg.batch_size, device, blocks=cfg.blocks)
     f_te = features(encoder, px_te, cfg.batch_size, device, blocks=cfg.blocks)
+    per_block = {}
     if cfg.blocks:  # one pass gives every block's features; the last block's are the probe's
-        per_block = [linear_probe(f_tr[:, k], y_tr, f_te[:, k], y_te)
-                     for k in range(f_tr.shape[1])]
+        per_block["linear_r2_per_block"] = [linear_probe(f_tr[:, k], y_tr, f_te[:, k], y_te)
+                                            for k in range(f_tr.shape[1])]
         f_tr, f_te = f_tr[:, -1], f_te[:, -1]
     result = {
         "checkpoint": cfg.checkpoint, "data": cfg.data, "state_dims": dims,
@@ -257,9 +258,8 @@ def probe(cfg: ProbeConfig) -> dict:
         "linear_r2": linear_probe(f_tr, y_tr, f_te, y_te),
         "mlp_r2": mlp_probe(f_tr, y_tr, f_te, y_te, cfg.mlp_steps, cfg.seed),
         "rankme": rankme(f_te),
+        **per_block,
     }
-    if cfg.blocks:
-        result["linear_r2_per_block"] = per_block
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(encoder, WorldModelLatents):  # and how its predictor follows them

@@ -45,10 +45,12 @@ class PretrainConfig:
     frames: int = 4  # clip length (vjepa)
     tubelet: int = 2  # frames per token (vjepa)
     fixed_mask_shapes: bool = False  # ijepa: one mask shape for every step (blocks still move)
-    # ijepa: the paper's multi-block masks; each scale is a [low, high] fraction of the grid
-    mask_targets: int = 4
-    target_scale: list[float] = field(default_factory=lambda: [0.15, 0.2])
-    context_scale: list[float] = field(default_factory=lambda: [0.85, 1.0])
+    # ijepa: the multi-block masks, by default the paper's (MultiBlockMasks holds them);
+    # each scale is a [low, high] fraction of the grid
+    mask_targets: int = MultiBlockMasks.targets
+    target_scale: list[float] = field(default_factory=lambda: list(MultiBlockMasks.target_scale))
+    context_scale: list[float] = field(
+        default_factory=lambda: list(MultiBlockMasks.context_scale))
     # mask sets (context + targets) per sample, all served by one target-encoder pass.
     # None: the paper's, 2 for vjepa (a short- and a long-range set), 1 otherwise
     mask_sets: int | None = None
