@@ -45,11 +45,11 @@ CLIPS = {"vjepa": ["lr=2e-3", FAST_EMA]}
 # the papers' 0.04 -> 0.4 (grid 0.04 to 1.0). AdamW's epsilon at 1e-12 rather than 1e-8
 # (late in a run the encoders' gradients are about 1e-11) lifted I-JEPA and lowered MAE
 # in those runs, so only I-JEPA takes it. A predictor of depth 2 rather than 4 lifted
-# I-JEPA on every seed at 2 and 5 minutes (10% more steps, no bad seed at 2) and lowered
-# MAE's linear figure, so only I-JEPA takes it too.
+# I-JEPA on every seed at 2 and 5 minutes (10% more steps, no bad seed at 2) but lowered
+# it at 15 (linear 0.977 against 0.986), the budget the comparison is judged at: both
+# methods keep the config's 4.
 CPU_DECAY = "weight_decay=[0.4,0.4]"
-FRAMES = {"ijepa": ["batch_size=16", "lr=3e-3", FAST_EMA, CPU_DECAY, "adam_eps=1e-12",
-                    "predictor_depth=2"],
+FRAMES = {"ijepa": ["batch_size=16", "lr=3e-3", FAST_EMA, CPU_DECAY, "adam_eps=1e-12"],
           "mae": ["batch_size=16", "lr=3e-3", CPU_DECAY]}
 
 
