@@ -252,10 +252,13 @@ def probe(cfg: ProbeConfig) -> dict:
         per_block["linear_r2_per_block"] = [linear_probe(f_tr[:, k], y_tr, f_te[:, k], y_te)
                                             for k in range(f_tr.shape[1])]
         f_tr, f_te = f_tr[:, -1], f_te[:, -1]
+        linear = per_block["linear_r2_per_block"][-1]  # fitted already, on these features
+    else:
+        linear = linear_probe(f_tr, y_tr, f_te, y_te)
     result = {
         "checkpoint": cfg.checkpoint, "data": cfg.data, "state_dims": dims,
         "train_frames": len(f_tr), "held_out_frames": len(f_te),
-        "linear_r2": linear_probe(f_tr, y_tr, f_te, y_te),
+        "linear_r2": linear,
         "mlp_r2": mlp_probe(f_tr, y_tr, f_te, y_te, cfg.mlp_steps, cfg.seed),
         "rankme": rankme(f_te),
         **per_block,
