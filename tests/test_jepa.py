@@ -207,6 +207,19 @@ def test_cpu_attention_matches_sdpa(masked):
         torch.testing.assert_close(g, r, atol=1e-5, rtol=1e-5)
 
 
+def test_residual_outputs_start_smaller_with_depth():
+    torch.manual_seed(0)
+    encoder = VisionTransformer(ViTConfig(image_size=64, patch_size=8, dim=192, depth=6,
+                                          heads=3))
+    predictor = Predictor(encoder.cfg.grid, 192, 96, depth=4)
+    for blocks in (encoder.blocks, predictor.blocks):
+        for layer, block in enumerate(blocks, start=1):
+            want = 0.02 / (2 * layer) ** 0.5  # trunc_normal std 0.02, then the rescale
+            for linear in (block.attn.proj, block.mlp[2]):
+                assert linear.weight.std().item() == pytest.approx(want, rel=0.1)
+            assert block.attn.qkv.weight.std().item() == pytest.approx(0.02, rel=0.1)
+
+
 def test_ema_update():
     model = JEPA(JEPAConfig(encoder=ViTConfig(image_size=32, **TINY)))
     with torch.no_grad():

@@ -219,6 +219,17 @@ def _init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+def _rescale_residual_outputs(blocks: nn.ModuleList) -> None:
+    """Divide the layers that write into the residual stream (each block's attention
+    projection and second MLP layer) by sqrt(2 * l) for block l = 1, 2, ...: the I-JEPA
+    and V-JEPA reference encoders and predictors start this way, so the stream's variance
+    grows slowly with depth instead of each block adding as much as the embedding."""
+    with torch.no_grad():
+        for layer, block in enumerate(blocks, start=1):
+            for linear in (block.attn.proj, block.mlp[2]):
+                linear.weight.div_(math.sqrt(2.0 * layer))
+
+
 class VisionTransformer(nn.Module):
     """ViT encoder. images uint8/float [B, C, H, W] or clips [B, T, C, H, W] -> [B, N, D]."""
 
@@ -235,6 +246,7 @@ class VisionTransformer(nn.Module):
                                     for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.apply(_init_weights)
+        _rescale_residual_outputs(self.blocks)
 
     def _check(self, x: torch.Tensor) -> None:
         cfg = self.cfg
@@ -350,6 +362,7 @@ class Predictor(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, out_dim or in_dim)
         self.apply(_init_weights)
+        _rescale_residual_outputs(self.blocks)
         nn.init.trunc_normal_(self.mask_token, std=0.02)
 
     def forward(self, context: torch.Tensor, context_idx: torch.Tensor,
