@@ -222,8 +222,9 @@ def _init_weights(module: nn.Module) -> None:
 def _rescale_residual_outputs(blocks: nn.ModuleList) -> None:
     """Divide the layers that write into the residual stream (each block's attention
     projection and second MLP layer) by sqrt(2 * l) for block l = 1, 2, ...: the I-JEPA
-    and V-JEPA reference encoders and predictors start this way, so the stream's variance
-    grows slowly with depth instead of each block adding as much as the embedding."""
+    and V-JEPA reference encoders and predictors start this way. What the blocks add to
+    the stream's variance at the start then grows like the log of the depth, not
+    linearly."""
     with torch.no_grad():
         for layer, block in enumerate(blocks, start=1):
             for linear in (block.attn.proj, block.mlp[2]):
