@@ -200,6 +200,12 @@ class Block(nn.Module):
         x = take_rows(x, rows) + self.attn(self.norm1(x), mask, rows)
         return x + self.mlp(self.norm2(x))
 
+    @property
+    def residual_outputs(self) -> tuple[nn.Linear, nn.Linear]:
+        """The two layers whose outputs are added to the residual stream: the attention's
+        output projection and the MLP's second layer."""
+        return self.attn.proj, self.mlp[-1]
+
     def extend(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None
                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """The block on new tokens x [B, L, D] given the cached keys and values of the
@@ -220,14 +226,13 @@ def _init_weights(module: nn.Module) -> None:
 
 
 def _rescale_residual_outputs(blocks: nn.ModuleList) -> None:
-    """Divide the layers that write into the residual stream (each block's attention
-    projection and second MLP layer) by sqrt(2 * l) for block l = 1, 2, ...: the I-JEPA
-    and V-JEPA reference encoders and predictors start this way. What the blocks add to
-    the stream's variance at the start then grows like the log of the depth, not
-    linearly."""
+    """Divide each block's ``residual_outputs`` by sqrt(2 * l) for block l = 1, 2, ...:
+    the I-JEPA and V-JEPA reference encoders and predictors start this way. What the
+    blocks add to the stream's variance at the start then grows like the log of the
+    depth, not linearly."""
     with torch.no_grad():
         for layer, block in enumerate(blocks, start=1):
-            for linear in (block.attn.proj, block.mlp[2]):
+            for linear in block.residual_outputs:
                 linear.weight.div_(math.sqrt(2.0 * layer))
 
 
