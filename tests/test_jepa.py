@@ -252,6 +252,29 @@ def test_each_loss_on_tiny_inputs(method, objective):
     assert ("regulariser" in parts) == (objective != "ema")
 
 
+def test_loss_option_picks_the_prediction_loss():
+    """``loss`` overrides the method's own: on one model and one mask draw, smooth L1 (the
+    default for I-JEPA) lies under both half the mse and the l1, which it would equal if
+    the option were ignored."""
+    torch.manual_seed(0)
+    enc = ViTConfig(image_size=32, **TINY)
+    kw = dict(encoder=enc, predictor_dim=16, predictor_depth=1, predictor_heads=2)
+    own = JEPA(JEPAConfig(**kw))
+    x = torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8)
+    ctx, tgt = MultiBlockMasks(grid=enc.grid).sample(2, step=0)
+    losses = {}
+    for loss in ("smooth_l1", "mse", "l1"):
+        model = JEPA(JEPAConfig(loss=loss, **kw))
+        model.load_state_dict(own.state_dict())
+        losses[loss] = model(x, ctx, tgt)[0].item()
+    assert own(x, ctx, tgt)[0].item() == pytest.approx(losses["smooth_l1"])  # I-JEPA's own
+    # per error e: smooth_l1 = e^2 / 2 under |e| = 1, |e| - 1/2 above; both below |e|
+    assert losses["smooth_l1"] < losses["mse"] / 2 and losses["smooth_l1"] < losses["l1"]
+    for bad in (lambda: JEPAConfig(loss="huber", **kw), lambda: PretrainConfig(loss="huber")):
+        with pytest.raises(ValueError, match="loss must be one of smooth_l1, l1, mse"):
+            bad()
+
+
 def test_regularisers_penalise_collapse():
     gen = torch.Generator().manual_seed(0)
     spread = torch.randn(512, 16, generator=gen)

@@ -19,7 +19,7 @@ from torch import nn
 
 from worldmodel.distributed import gather_batch
 
-from .objectives import prediction_loss, sigreg, vicreg
+from .objectives import METHOD_LOSS, check_loss, prediction_loss, sigreg, vicreg
 from .vit import Predictor, VisionTransformer, ViTConfig, gather_tokens
 
 
@@ -33,6 +33,7 @@ class JEPAConfig:
     predictor_dim: int = 96
     predictor_depth: int = 4
     predictor_heads: int = 3
+    loss: str | None = None  # smooth_l1 | l1 | mse; None: the method's own (METHOD_LOSS)
     reg_weight: float = 1.0
 
     def __post_init__(self) -> None:
@@ -40,6 +41,8 @@ class JEPAConfig:
             raise ValueError(f"method must be ijepa, vjepa or mae, got {self.method!r}")
         if self.objective not in ("ema", "vicreg", "sigreg"):
             raise ValueError(f"objective must be ema, vicreg or sigreg, got {self.objective!r}")
+        check_loss(self.loss)
+        self.loss = self.loss or METHOD_LOSS[self.method]
         if self.encoder is None:
             self.encoder = ViTConfig()
 
@@ -106,12 +109,11 @@ class JEPA(nn.Module):
             h = self.context_encoder(pixels)
             normed = F.layer_norm(h, h.shape[-1:])
             wanted = [gather_tokens(normed, f) for f in flat]
-        kind = {"ijepa": "smooth_l1", "vjepa": "l1", "mae": "mse"}[self.cfg.method]
         loss = 0.0
         for ctx, tgt, target in zip(contexts, targets, wanted, strict=True):
             z = self.context_encoder(pixels, keep=ctx)
             pred = self.predictor(z, ctx, tgt).reshape(B, target.shape[1], -1)
-            loss = loss + prediction_loss(pred.float(), target.float(), kind)
+            loss = loss + prediction_loss(pred.float(), target.float(), self.cfg.loss)
         loss = loss / len(contexts)
         parts = {"prediction": loss.detach()}
         if self.cfg.objective != "ema" and self.cfg.method != "mae":

@@ -6,6 +6,18 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+PREDICTION_LOSSES = ("smooth_l1", "l1", "mse")
+# Each method's loss as its reference code has it (the I-JEPA paper writes an L2
+# distance, its code smooth L1).
+METHOD_LOSS = {"ijepa": "smooth_l1", "vjepa": "l1", "mae": "mse"}
+
+
+def check_loss(loss: str | None) -> None:
+    """Refuse a prediction loss other than ``PREDICTION_LOSSES`` or None (the method's)."""
+    if loss not in (None, *PREDICTION_LOSSES):
+        raise ValueError(f"loss must be one of {', '.join(PREDICTION_LOSSES)} (or null: the "
+                         f"method's own), got {loss!r}")
+
 
 def prediction_loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
     """smooth_l1 (I-JEPA), l1 (V-JEPA) or mse (pixel reconstruction), averaged."""
