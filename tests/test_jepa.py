@@ -467,7 +467,7 @@ def test_collapse_warning(two_rooms_data, tmp_path, caplog):
 def test_two_processes_match_one_on_the_same_global_batch(two_rooms_data, tmp_path):
     pretrain(_cfg(two_rooms_data, tmp_path / "one", steps=3))
     args = [f"{k}={v}" for k, v in vars(_cfg(two_rooms_data, tmp_path / "two", steps=3)).items()
-            if not isinstance(v, list)]
+            if not isinstance(v, list) and v is not None]
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
                     "--master_port=29533", "-m", "worldmodel.cli", "pretrain", *args],
                    check=True, capture_output=True, timeout=300)

@@ -28,7 +28,7 @@ from .checkpoint import (
 )
 from .masks import MaskCollator, MultiBlockMasks, TubeMasks, mask_sets
 from .model import JEPA, JEPAConfig
-from .objectives import METHOD_LOSS, check_loss, rankme
+from .objectives import check_loss, rankme
 from .schedules import Cosine, Linear, Progress, WarmupCosine
 from .vit import PRESETS, ViTConfig
 
@@ -57,8 +57,8 @@ class PretrainConfig:
     predictor_dim: int = 96
     predictor_depth: int = 4
     predictor_heads: int = 3
-    # the prediction loss: smooth_l1 | l1 | mse; None: the method's own (METHOD_LOSS:
-    # smooth L1 for ijepa as its reference code, l1 for vjepa, mse for mae)
+    # the prediction loss: smooth_l1 | l1 | mse; None: the method's own (JEPAConfig
+    # resolves it from METHOD_LOSS: smooth L1 for ijepa, l1 for vjepa, mse for mae)
     loss: str | None = None
     reg_weight: float = 1.0
     batch_size: int = 64  # global, split over processes
@@ -104,9 +104,7 @@ class PretrainConfig:
                                      "adam_eps", "mask_targets"),
                      non_negative=("reg_weight", "max_minutes", "lr", "min_lr", "warmup",
                                    "grad_clip", "num_workers"))
-        check_loss(self.loss)
-        if self.loss is None:
-            self.loss = METHOD_LOSS.get(self.method)  # an unknown method is refused later
+        check_loss(self.loss)  # here too, to refuse it before any data is read
         for name in ("weight_decay", "ema"):
             if len(getattr(self, name)) != 2:
                 raise ValueError(f"{name} is a [start, end] schedule, got {getattr(self, name)}")
