@@ -596,6 +596,26 @@ def test_probe_of_every_block_ends_at_the_pooled_features(two_rooms_data, tmp_pa
     assert result["linear_r2_per_block"][-1] == pytest.approx(result["linear_r2"], abs=1e-6)
 
 
+def test_probe_reads_the_last_blocks_side_by_side(two_rooms_data, tmp_path, monkeypatch):
+    import worldmodel.probe as probe_module
+    from worldmodel.probe import ProbeConfig, probe
+
+    seen = []
+    fit = probe_module.linear_probe
+    monkeypatch.setattr(probe_module, "linear_probe",
+                        lambda x_tr, *rest: seen.append(x_tr.shape) or fit(x_tr, *rest))
+    common = dict(checkpoint="random", data=str(two_rooms_data.path), max_frames=60,
+                  mlp_steps=20, held_out=0.34)
+    one = probe(ProbeConfig(**common, out=str(tmp_path / "one")))
+    four = probe(ProbeConfig(**common, last_blocks=4, out=str(tmp_path / "four")))
+    assert [shape[1] for shape in seen] == [192, 4 * 192]  # tiny: 192 features a block
+    assert four["last_blocks"] == 4 and four["linear_r2"] != pytest.approx(one["linear_r2"])
+    with pytest.raises(ValueError, match="has 6 blocks"):
+        probe(ProbeConfig(**common, last_blocks=7, out=str(tmp_path / "seven")))
+    with pytest.raises(ValueError, match="last_blocks must be at least 1"):
+        ProbeConfig(last_blocks=0)
+
+
 def test_pooled_features_keep_fp32_under_autocast():
     # bf16 features drown a small object's share of the average (probe R^2 0.92 -> 0.48).
     from worldmodel.jepa.vit import PRESETS, VisionTransformer, ViTConfig

@@ -44,6 +44,14 @@ class ProbeConfig:
     frames: int = 1  # checkpoint=random: clip length of the random encoder
     tubelet: int = 1  # checkpoint=random: frames per token
     blocks: bool = False  # also a linear probe of every encoder block's pooled output
+    # The probes' features: the pooled outputs of the last k blocks side by side (DINOv2's
+    # linear evaluation reads 4); 1 is the encoder's own output.
+    last_blocks: int = 1
+
+    def __post_init__(self) -> None:
+        if self.last_blocks < 1:
+            raise ValueError(f"last_blocks must be at least 1 (1: the encoder's output), got "
+                             f"{self.last_blocks}")
 
 
 class WorldModelLatents:
@@ -216,10 +224,14 @@ def probe(cfg: ProbeConfig) -> dict:
     data = EpisodeDataset.open(cfg.data)
     encoder, clip, ckpt = load_encoder(cfg.checkpoint, data.meta.image_size, frames=cfg.frames,
                                        tubelet=cfg.tubelet)
-    if cfg.blocks and isinstance(encoder, WorldModelLatents):
-        raise ValueError(f"blocks=true probes a pretrained encoder's blocks; {cfg.checkpoint} "
-                         "is a world model, whose latents the probe reads as a whole: drop "
-                         "blocks=true")
+    read_blocks = cfg.blocks or cfg.last_blocks > 1
+    if read_blocks and isinstance(encoder, WorldModelLatents):
+        raise ValueError(f"blocks=true and last_blocks read a pretrained encoder's blocks; "
+                         f"{cfg.checkpoint} is a world model, whose latents the probe reads "
+                         "as a whole: drop blocks=true and last_blocks")
+    if read_blocks and cfg.last_blocks > len(encoder.blocks):
+        raise ValueError(f"last_blocks={cfg.last_blocks}, but {cfg.checkpoint} has "
+                         f"{len(encoder.blocks)} blocks: pick at most that many")
     train_eps, test_eps = data.split(cfg.held_out, cfg.seed)
     eps = data.episodes
     length = data.meta.episode_length + 1
@@ -245,19 +257,22 @@ def probe(cfg: ProbeConfig) -> dict:
                                                                                     n_test)
     y_tr, y_te = s_tr[:, dims], s_te[:, dims]
     device = pick_device(cfg.device)
-    f_tr = features(encoder, px_tr, cfg.batch_size, device, blocks=cfg.blocks)
-    f_te = features(encoder, px_te, cfg.batch_size, device, blocks=cfg.blocks)
+    f_tr = features(encoder, px_tr, cfg.batch_size, device, blocks=read_blocks)
+    f_te = features(encoder, px_te, cfg.batch_size, device, blocks=read_blocks)
     per_block = {}
-    if cfg.blocks:  # one pass gives every block's features; the last block's are the probe's
+    if cfg.blocks:  # one pass gives every block's features
         per_block["linear_r2_per_block"] = [linear_probe(f_tr[:, k], y_tr, f_te[:, k], y_te)
                                             for k in range(f_tr.shape[1])]
-        f_tr, f_te = f_tr[:, -1], f_te[:, -1]
+    if read_blocks:  # [N, depth, D] -> the last k blocks' side by side [N, k * D]
+        f_tr, f_te = (f[:, -cfg.last_blocks:].flatten(1) for f in (f_tr, f_te))
+    if cfg.blocks and cfg.last_blocks == 1:
         linear = per_block["linear_r2_per_block"][-1]  # fitted already, on these features
     else:
         linear = linear_probe(f_tr, y_tr, f_te, y_te)
     result = {
         "checkpoint": cfg.checkpoint, "data": cfg.data, "state_dims": dims,
         "train_frames": len(f_tr), "held_out_frames": len(f_te),
+        "last_blocks": cfg.last_blocks,
         "linear_r2": linear,
         "mlp_r2": mlp_probe(f_tr, y_tr, f_te, y_te, cfg.mlp_steps, cfg.seed),
         "rankme": rankme(f_te),
