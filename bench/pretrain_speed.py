@@ -42,6 +42,7 @@ import argparse
 import json
 import statistics
 import time
+from dataclasses import dataclass
 
 import malloc_flag
 import torch
@@ -70,20 +71,46 @@ def predict_per_block(p: Predictor, z: torch.Tensor, context_idx: torch.Tensor,
     return p.head(p.norm(x[:, z.shape[1]:]))
 
 
+ENCODER = ViTConfig(image_size=64, patch_size=8, dim=192, depth=6, heads=3)
+
+
+@dataclass
+class Setup:
+    """The issue's configuration: an I-JEPA model and a supervised ViT of the same encoder,
+    each with its optimiser, one batch of images and labels, and the mask draws made up
+    front (the loader's share)."""
+
+    jepa: JEPA
+    opt: torch.optim.Optimizer
+    encoder: VisionTransformer
+    head: torch.nn.Linear
+    sup_opt: torch.optim.Optimizer
+    x: torch.Tensor  # [batch, 3, 64, 64] uint8
+    y: torch.Tensor  # [batch] class labels
+    drawn: list[tuple[torch.Tensor, torch.Tensor]]  # (context_idx, target_idx) per draw
+
+
+def setup(batch: int = 64, fixed_shapes: bool = True, draws: int = 64) -> Setup:
+    """Build the models, optimisers, batch and ``draws`` mask draws (seeded)."""
+    torch.manual_seed(0)
+    jepa = JEPA(JEPAConfig(encoder=ENCODER, predictor_dim=96, predictor_depth=4))
+    opt = torch.optim.AdamW(param_groups(jepa), lr=1e-4, fused=True)  # as `jepa pretrain`
+    encoder, head = VisionTransformer(ENCODER), torch.nn.Linear(192, 10)
+    sup_opt = torch.optim.AdamW(list(encoder.parameters()) + list(head.parameters()), lr=1e-4,
+                                fused=True)
+    masks = MultiBlockMasks(grid=ENCODER.grid, fixed_shapes=fixed_shapes)
+    return Setup(jepa, opt, encoder, head, sup_opt,
+                 x=torch.randint(0, 255, (batch, 3, 64, 64), dtype=torch.uint8),
+                 y=torch.randint(0, 10, (batch,)),
+                 drawn=[masks.sample(batch, step) for step in range(draws)])
+
+
 def make_steps(bf16: bool, batch: int = 64, fixed_shapes: bool = True, draws: int = 64):
     """The three steps, each a function of the mask draw it trains on (an index below
     ``draws``, the mask draws made up front; the supervised step ignores it)."""
-    torch.manual_seed(0)
-    enc_cfg = ViTConfig(image_size=64, patch_size=8, dim=192, depth=6, heads=3)
-    jepa = JEPA(JEPAConfig(encoder=enc_cfg, predictor_dim=96, predictor_depth=4))
-    opt = torch.optim.AdamW(param_groups(jepa), lr=1e-4, fused=True)  # as `jepa pretrain`
-    encoder, head = VisionTransformer(enc_cfg), torch.nn.Linear(192, 10)
-    sup_opt = torch.optim.AdamW(list(encoder.parameters()) + list(head.parameters()), lr=1e-4,
-                                fused=True)
-    x = torch.randint(0, 255, (batch, 3, 64, 64), dtype=torch.uint8)
-    y = torch.randint(0, 10, (batch,))
-    masks = MultiBlockMasks(grid=enc_cfg.grid, fixed_shapes=fixed_shapes)
-    drawn = [masks.sample(batch, step) for step in range(draws)]  # the loader's share
+    s = setup(batch, fixed_shapes, draws)
+    jepa, opt, encoder, head, sup_opt = s.jepa, s.opt, s.encoder, s.head, s.sup_opt
+    x, y, drawn, enc_cfg = s.x, s.y, s.drawn, ENCODER
 
     def jepa_step(draw: int) -> None:
         ctx, tgt = drawn[draw]

@@ -1,6 +1,7 @@
 """Probe R^2 per CPU-minute: I-JEPA against pixel reconstruction (MAE) and a random encoder.
 
     python bench/probe_per_minute.py [--minutes 3] [--env point_room] [--video] [--seeds 0 1 2]
+                                      [--last-blocks 4]
 
 The papers' central claim, checked here at equal compute: the same ViT-tiny pretrained for
 the same wall-clock minutes on the same Two Rooms frames by predicting representations
@@ -19,6 +20,10 @@ docs/benchmarks.md); ``--defaults`` runs every method with the config's defaults
 the data stay the same), the methods alternating within each seed so that a change in the
 host's speed hits both alike, and reports each method's mean and spread: at R^2 near 0.98
 one run per method cannot tell a lead from seed noise.
+
+``--last-blocks 4`` probes the last four blocks' pooled outputs side by side (`jepa probe
+last_blocks=4`) into ``probe-<run>-last4`` folders; checkpoints already in ``--out`` are
+probed again, not retrained.
 """
 
 from __future__ import annotations
@@ -64,9 +69,9 @@ def stage(args: list[str]) -> None:
         raise SystemExit(f"jepa {' '.join(args)} failed")
 
 
-def probe(checkpoint: str, data: Path, out: Path, shape: list[str]) -> dict:
+def probe(checkpoint: str, data: Path, out: Path, shape: list[str], last_blocks: int) -> dict:
     stage(["probe", f"checkpoint={checkpoint}", f"data={data}", "max_frames=4000",
-           "state_dims=[0,1]", f"out={out}", *shape])
+           "state_dims=[0,1]", f"last_blocks={last_blocks}", f"out={out}", *shape])
     return json.loads((out / "probe.json").read_text())
 
 
@@ -96,7 +101,10 @@ def main() -> None:
                         help="schedules on the clock, or on steps fitted by a speed run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="pretraining seeds; with several, each method's mean and spread")
+    parser.add_argument("--last-blocks", type=int, default=1,
+                        help="probe the last k blocks' pooled outputs side by side")
     args = parser.parse_args()
+    folder = "" if args.last_blocks == 1 else f"-last{args.last_blocks}"
     os.environ.setdefault("TMPDIR", str(args.out))
     data = args.out / "data"
     if not data.exists():
@@ -104,7 +112,8 @@ def main() -> None:
     # images as I-JEPA (mae's default is video), or clips as V-JEPA
     shape = ["frames=4", "tubelet=2"] if args.video else ["frames=1", "tubelet=1"]
     rows = [{"encoder": "random ViT-tiny", "minutes": 0.0,
-             **probe("random", data, args.out / "probe-random", shape)}]
+             **probe("random", data, args.out / f"probe-random{folder}", shape,
+                     args.last_blocks)}]
     for seed in args.seeds:
         for method in ("vjepa" if args.video else "ijepa", "mae"):
             name = method if seed == 0 else f"{method}-seed{seed}"  # seed 0: the old folders
@@ -124,14 +133,15 @@ def main() -> None:
             rows.append({"encoder": f"{method} ViT-tiny", "seed": seed,
                          "minutes": round(float(log[-1]["seconds"]) / 60, 2),
                          "steps": int(log[-1]["step"]),
-                         **probe(str(run / "last.pt"), data, args.out / f"probe-{name}", [])})
+                         **probe(str(run / "last.pt"), data, args.out / f"probe-{name}{folder}",
+                                 [], args.last_blocks)})
     for row in rows:
         print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v)
                           for k, v in row.items() if not isinstance(v, (list, dict))}))
     if len(args.seeds) > 1:
         for summary in seed_spread(rows):
             print(json.dumps(summary))
-    (args.out / "probe_per_minute.json").write_text(json.dumps(rows, indent=2))
+    (args.out / f"probe_per_minute{folder}.json").write_text(json.dumps(rows, indent=2))
 
 
 def seed_spread(rows: list[dict]) -> list[dict]:
