@@ -110,7 +110,7 @@ def make_steps(bf16: bool, batch: int = 64, fixed_shapes: bool = True, draws: in
     ``draws``, the mask draws made up front; the supervised step ignores it)."""
     s = setup(batch, fixed_shapes, draws)
     jepa, opt, encoder, head, sup_opt = s.jepa, s.opt, s.encoder, s.head, s.sup_opt
-    x, y, drawn, enc_cfg = s.x, s.y, s.drawn, ENCODER
+    x, y, drawn = s.x, s.y, s.drawn
 
     def jepa_step(draw: int) -> None:
         ctx, tgt = drawn[draw]
@@ -121,7 +121,7 @@ def make_steps(bf16: bool, batch: int = 64, fixed_shapes: bool = True, draws: in
         opt.step()
         jepa.update_target(0.996)
 
-    reference = JEPA(JEPAConfig(encoder=enc_cfg, predictor_dim=96, predictor_depth=4))
+    reference = JEPA(JEPAConfig(encoder=ENCODER, predictor_dim=96, predictor_depth=4))
     reference.load_state_dict(jepa.state_dict())
     ref_opt = torch.optim.AdamW(param_groups(reference), lr=1e-4)  # CPU default: per tensor
 

@@ -104,7 +104,7 @@ class JEPA(nn.Module):
             patches = self._patches(pixels)
             wanted = [gather_tokens(patches, f) for f in flat]
         elif self.target_encoder is not None:
-            wanted = self._targets(pixels, flat)
+            wanted = self.targets(pixels, flat)
         else:
             h = self.context_encoder(pixels)
             normed = F.layer_norm(h, h.shape[-1:])
@@ -125,9 +125,10 @@ class JEPA(nn.Module):
             loss = loss + self.cfg.reg_weight * reg
         return loss, parts
 
-    def _targets(self, pixels: torch.Tensor, flat: list[torch.Tensor]) -> list[torch.Tensor]:
-        """The EMA target encoder's layer-normed outputs at each set's target tokens
-        (flat [B, R_s] each) -> [B, R_s, D] each, constants to autograd."""
+    def targets(self, pixels: torch.Tensor, flat: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The EMA target encoder's layer-normed outputs at each set's target tokens:
+        pixels [B, C, H, W] or [B, T, C, H, W] (uint8 or normalised), flat [B, R_s] token
+        indices per mask set -> [B, R_s, D] each, constants to autograd."""
         rows = torch.cat(flat, 1)
         # The last block computes the target rows alone (repeats included) when they are
         # fewer than the tokens: the rest of its output would never be read.
