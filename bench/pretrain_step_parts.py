@@ -64,7 +64,7 @@ def measure(steps: int, repeats: int, fixed_shapes: bool, batch: int = 64) -> di
         ctx, tgt = s.drawn[draw]
         with clock("ijepa: target pass"):
             pixels = VisionTransformer.normalise(s.x)
-            target = jepa.targets(pixels, [tgt.reshape(batch, -1)])[0]
+            target = jepa.target_representations(pixels, [tgt.reshape(batch, -1)])[0]
         with clock("ijepa: context encoder forward"):
             z_graph = jepa.context_encoder(pixels, keep=ctx)
         z = z_graph.detach().requires_grad_()

@@ -104,7 +104,7 @@ class JEPA(nn.Module):
             patches = self._patches(pixels)
             wanted = [gather_tokens(patches, f) for f in flat]
         elif self.target_encoder is not None:
-            wanted = self.targets(pixels, flat)
+            wanted = self.target_representations(pixels, flat)
         else:
             h = self.context_encoder(pixels)
             normed = F.layer_norm(h, h.shape[-1:])
@@ -125,7 +125,8 @@ class JEPA(nn.Module):
             loss = loss + self.cfg.reg_weight * reg
         return loss, parts
 
-    def targets(self, pixels: torch.Tensor, flat: list[torch.Tensor]) -> list[torch.Tensor]:
+    def target_representations(self, pixels: torch.Tensor, flat: list[torch.Tensor]
+                               ) -> list[torch.Tensor]:
         """The EMA target encoder's layer-normed outputs at each set's target tokens:
         pixels [B, C, H, W] or [B, T, C, H, W] (uint8 or normalised), flat [B, R_s] token
         indices per mask set -> [B, R_s, D] each, constants to autograd."""
