@@ -12,6 +12,7 @@ import torch
 
 from worldmodel.distributed import Processes
 from worldmodel.jepa.checkpoint import CheckpointError, load
+from worldmodel.jepa.crops import RandomResizedCrops
 from worldmodel.jepa.masks import MaskCollator, MultiBlockMasks, TubeMasks, mask_sets
 from worldmodel.jepa.model import JEPA, JEPAConfig
 from worldmodel.jepa.objectives import rankme, sigreg, vicreg
@@ -81,6 +82,61 @@ def test_collator_gives_each_process_its_share_of_the_global_masks():
     second = MaskCollator(masks, 1, 2)(batch.clone())
     assert torch.equal(second["masks", "0", "context_idx"], whole["masks", "0", "context_idx"][4:])
     assert torch.equal(second["masks", "0", "target_idx"], whole["masks", "0", "target_idx"][4:])
+
+
+def test_random_resized_crops_cut_their_box_and_share_it_across_a_clip():
+    crops = RandomResizedCrops(scale=(0.3, 1.0), ratio=(0.75, 4 / 3))
+    boxes = crops.boxes(500, step=5, height=64, width=64)
+    cx, cy, w, h = boxes.unbind(1)
+    assert (cx - w / 2 >= 0).all() and (cx + w / 2 <= 1 + 1e-6).all()  # inside the frame
+    assert (cy - h / 2 >= 0).all() and (cy + h / 2 <= 1 + 1e-6).all()
+    assert (w * h >= 0.3 - 1e-6).all() and (w * h <= 1 + 1e-6).all()
+    assert ((w / h >= 0.75 - 1e-6) & (w / h <= 4 / 3 + 1e-6)).all()
+    assert torch.equal(boxes, crops.boxes(500, 5, 64, 64))  # seeded by the step
+    assert not torch.equal(boxes, crops.boxes(500, 6, 64, 64))
+    # the whole frame gives the frame back; the left half of a ramp stretches its left half
+    ramp = (torch.arange(64) * 4).to(torch.uint8).expand(2, 3, 64, 64)
+    whole = torch.tensor([[0.5, 0.5, 1.0, 1.0]] * 2)
+    assert torch.equal(crops(ramp, whole), ramp)
+    left = crops(ramp, torch.tensor([[0.25, 0.5, 0.5, 1.0]] * 2)).float()
+    assert left[..., 0].max() <= 2 and 120 <= left[..., -1].min() <= 126
+    assert (left.diff(dim=-1) >= 0).all()
+    # a clip's frames share their sample's box
+    clip = torch.randint(0, 255, (2, 4, 3, 16, 16), dtype=torch.uint8)
+    box = crops.boxes(2, 0, 16, 16)
+    out = crops(clip, box)
+    assert out.shape == clip.shape and out.dtype == torch.uint8
+    for t in range(4):
+        assert torch.equal(out[:, t], crops(clip[:, t], box))
+    with pytest.raises(ValueError, match="crop scale .* 0 < low <= high <= 1"):
+        RandomResizedCrops(scale=(0.0, 1.0))
+    with pytest.raises(ValueError, match="crop ratio is a \\[low, high\\] pair"):
+        RandomResizedCrops(ratio=(1.0,))
+
+
+def test_crops_reach_the_loader_and_each_process_gets_its_share(two_rooms_data, tmp_path):
+    from tensordict import TensorDict
+
+    masks, crops = MultiBlockMasks(grid=(4, 4)), RandomResizedCrops()
+    pixels = torch.randint(0, 255, (8, 3, 32, 32), dtype=torch.uint8)
+
+    def batch(rows: slice) -> TensorDict:
+        n = len(range(8)[rows])
+        return TensorDict({"step": torch.full((n,), 4), "pixels": pixels[rows]}, [n])
+
+    whole = MaskCollator(masks, 0, 1, crops=crops)(batch(slice(None)))
+    second = MaskCollator(masks, 1, 2, crops=crops)(batch(slice(4, None)))
+    assert torch.equal(second["pixels"], whole["pixels"][4:])
+    assert not torch.equal(whole["pixels"], pixels)
+    with pytest.raises(ValueError, match="crop scale"):
+        PretrainConfig(crop_scale=[0.5, 1.5])
+    cfg = _cfg(two_rooms_data, tmp_path / "crops", crop_scale=[0.3, 0.3])
+    cropped = next(iter(Pretrainer(cfg, Processes(0, 1, torch.device("cpu"))).loader()))
+    cfg = _cfg(two_rooms_data, tmp_path / "plain")
+    plain = next(iter(Pretrainer(cfg, Processes(0, 1, torch.device("cpu"))).loader()))
+    assert torch.equal(cropped["step"], plain["step"])  # the same frames, cropped
+    assert cropped["pixels"].shape == plain["pixels"].shape
+    assert not torch.equal(cropped["pixels"], plain["pixels"])
 
 
 def test_mask_sets_are_independent_draws_and_vjepa_gets_both_ranges():

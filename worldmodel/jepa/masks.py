@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from tensordict import TensorDict
 
+if TYPE_CHECKING:  # crops.py draws from this file's step_generator
+    from .crops import RandomResizedCrops
 
-def _generator(seed: int, step: int, stream: int) -> torch.Generator:
+
+def step_generator(seed: int, step: int, stream: int) -> torch.Generator:
     """The generator of one mask set (``stream``) of one step: the same on every process.
     The CPU generator keeps a seed's low 32 bits only, so the streams differ there."""
     return torch.Generator().manual_seed(seed * 1_000_003 + step + stream * (2**31 - 1))
@@ -93,7 +97,7 @@ class MultiBlockMasks:
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """The masks of ``batch`` samples at ``step``; another ``stream`` draws another
         independent set -> (context_idx [B, K], target_idx [B, targets, M])."""
-        gen = _generator(self.seed, step, stream)
+        gen = step_generator(self.seed, step, stream)
         t_range = (self.target_scale, self.target_aspect)
         c_range = (self.context_scale, (1.0, 1.0))
         if self.fixed_shapes:
@@ -143,7 +147,7 @@ class TubeMasks:
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """The tubes of ``batch`` clips at ``step``; ``stream`` draws another set (of the
         other range) -> (context_idx [B, K], target_idx [B, 1, M])."""
-        gen = _generator(self.seed, step, stream)
+        gen = step_generator(self.seed, step, stream)
         T, H, W = self.grid
         blocks, scale = ((self.short_blocks, self.short_scale) if (step + stream) % 2 == 0
                          else (self.long_blocks, self.long_scale))
@@ -161,21 +165,26 @@ class TubeMasks:
 class MaskCollator:
     """collate_fn: adds ``sets`` mask sets to a batch that carries ``step``, under
     ``masks`` ("0", "1", ...: each a ``context_idx`` and a ``target_idx``; read them with
-    ``mask_sets``).
+    ``mask_sets``); with ``crops``, first crops its ``pixels`` (``RandomResizedCrops``).
 
-    ``rank``/``world`` pick this process's share of the global batch's masks.
+    ``rank``/``world`` pick this process's share of the global batch's masks and crops.
     """
 
     def __init__(self, masks: MultiBlockMasks | TubeMasks, rank: int = 0, world: int = 1,
-                 sets: int = 1):
+                 sets: int = 1, crops: RandomResizedCrops | None = None):
         if sets < 1:
             raise ValueError(f"mask sets per sample must be at least 1, got {sets}")
         self.masks, self.rank, self.world, self.sets = masks, rank, world, sets
+        self.crops = crops
 
     def __call__(self, batch: TensorDict) -> TensorDict:
         b = batch.shape[0]
         step = int(batch["step"][0])
         share = slice(self.rank * b, (self.rank + 1) * b)
+        if self.crops is not None:
+            pixels = batch["pixels"]
+            boxes = self.crops.boxes(b * self.world, step, *pixels.shape[-2:])[share]
+            batch["pixels"] = self.crops(pixels, boxes)
         drawn = {}
         for stream in range(self.sets):
             context, target = self.masks.sample(b * self.world, step, stream)

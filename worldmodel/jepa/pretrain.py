@@ -26,6 +26,7 @@ from .checkpoint import (
     load,
     load_matching,
 )
+from .crops import RandomResizedCrops
 from .masks import MaskCollator, MultiBlockMasks, TubeMasks, mask_sets
 from .model import JEPA, JEPAConfig
 from .objectives import check_loss, rankme
@@ -54,6 +55,11 @@ class PretrainConfig:
     # mask sets (context + targets) per sample, all served by one target-encoder pass.
     # None: the paper's, 2 for vjepa (a short- and a long-range set), 1 otherwise
     mask_sets: int | None = None
+    # random resized crops ([low, high] fraction of the frame's area; None: none) and their
+    # aspect ratios: the papers' one augmentation, [0.3, 1.0]. Off by default: on Two Rooms
+    # they cost the probe the agent's position (docs/benchmarks.md)
+    crop_scale: list[float] | None = None
+    crop_ratio: list[float] = field(default_factory=lambda: [0.75, 4 / 3])
     predictor_dim: int = 96
     predictor_depth: int = 4
     predictor_heads: int = 3
@@ -108,6 +114,8 @@ class PretrainConfig:
         for name in ("weight_decay", "ema"):
             if len(getattr(self, name)) != 2:
                 raise ValueError(f"{name} is a [start, end] schedule, got {getattr(self, name)}")
+        if self.crop_scale is not None:  # refused here, before any data is read
+            RandomResizedCrops(tuple(self.crop_scale), tuple(self.crop_ratio))
         for name in ("target_scale", "context_scale"):
             scale = getattr(self, name)
             if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
@@ -235,9 +243,16 @@ class Pretrainer:
                                    self.procs.rank, self.procs.world, cfg.seed)
         return torch.utils.data.DataLoader(
             dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
-            collate_fn=MaskCollator(masks, self.procs.rank, self.procs.world, cfg.mask_sets),
+            collate_fn=MaskCollator(masks, self.procs.rank, self.procs.world, cfg.mask_sets,
+                                    crops=self.crops()),
             worker_init_fn=ignore_stop_signals, persistent_workers=False,
         )
+
+    def crops(self) -> RandomResizedCrops | None:
+        cfg = self.cfg
+        if cfg.crop_scale is None:
+            return None
+        return RandomResizedCrops(tuple(cfg.crop_scale), tuple(cfg.crop_ratio), cfg.seed)
 
     # -- training -----------------------------------------------------------------------
     def train_step(self, batch) -> dict[str, float]:
