@@ -1,11 +1,12 @@
 """Mask collators: I-JEPA multi-block masks on the 2-D patch grid, V-JEPA tubes on the
 3-D (time, height, width) grid. Masks are index lists, applied by gather.
 
-A collator runs in the data-loader workers. It draws the masks of the whole global batch
-from a generator seeded by the training step and keeps this process's share, so one or
-several processes see the same masks for the same samples. It can draw several mask sets
-per sample (``sets``): each is a context and its targets, and all of them share the one
-target-encoder pass over the sample (V-JEPA's recipe; data2vec 2.0's multi-mask).
+A collator runs in the data-loader workers. It draws the masks (and any crops) of the
+whole global batch from a generator seeded by the training step and keeps this process's
+share, so one or several processes see the same masks for the same samples. It can draw
+several mask sets per sample (``sets``): each is a context and its targets, and all of them
+share the one target-encoder pass over the sample (V-JEPA's recipe; data2vec 2.0's
+multi-mask).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ if TYPE_CHECKING:  # crops.py draws from this file's step_generator
 
 
 def step_generator(seed: int, step: int, stream: int) -> torch.Generator:
-    """The generator of one mask set (``stream``) of one step: the same on every process.
-    The CPU generator keeps a seed's low 32 bits only, so the streams differ there."""
+    """The generator of one random draw of one step (``stream``: a mask set, or the crops
+    of ``crops.py``): the same on every process. The CPU generator keeps a seed's low 32
+    bits only, so the streams differ there."""
     return torch.Generator().manual_seed(seed * 1_000_003 + step + stream * (2**31 - 1))
 
 

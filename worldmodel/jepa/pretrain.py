@@ -55,9 +55,10 @@ class PretrainConfig:
     # mask sets (context + targets) per sample, all served by one target-encoder pass.
     # None: the paper's, 2 for vjepa (a short- and a long-range set), 1 otherwise
     mask_sets: int | None = None
-    # random resized crops ([low, high] fraction of the frame's area; None: none) and their
-    # aspect ratios: the papers' one augmentation, [0.3, 1.0]. Off by default: on Two Rooms
-    # they cost the probe the agent's position (docs/benchmarks.md)
+    # random resized crops: boxes of a [low, high] fraction of the frame's area (None: no
+    # crops) and a [low, high] width / height, resampled to the full frame. The papers' one
+    # augmentation, at [0.3, 1.0]; off by default, since on Two Rooms they collapse the
+    # representation (docs/benchmarks.md)
     crop_scale: list[float] | None = None
     crop_ratio: list[float] = field(default_factory=lambda: [0.75, 4 / 3])
     predictor_dim: int = 96
