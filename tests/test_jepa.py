@@ -134,7 +134,7 @@ def test_crops_reach_the_loader_and_each_process_gets_its_share(two_rooms_data, 
     cropped = next(iter(Pretrainer(cfg, Processes(0, 1, torch.device("cpu"))).loader()))
     cfg = _cfg(two_rooms_data, tmp_path / "plain")
     plain = next(iter(Pretrainer(cfg, Processes(0, 1, torch.device("cpu"))).loader()))
-    assert torch.equal(cropped["step"], plain["step"])  # the same frames, cropped
+    assert torch.equal(cropped["state"], plain["state"])  # the same frames, cropped
     assert cropped["pixels"].shape == plain["pixels"].shape
     assert not torch.equal(cropped["pixels"], plain["pixels"])
 
