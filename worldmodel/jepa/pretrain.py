@@ -115,8 +115,7 @@ class PretrainConfig:
         for name in ("weight_decay", "ema"):
             if len(getattr(self, name)) != 2:
                 raise ValueError(f"{name} is a [start, end] schedule, got {getattr(self, name)}")
-        if self.crop_scale is not None:  # refused here, before any data is read
-            RandomResizedCrops(tuple(self.crop_scale), tuple(self.crop_ratio))
+        self.crops()  # a bad crop_scale or crop_ratio is refused here, before any data is read
         for name in ("target_scale", "context_scale"):
             scale = getattr(self, name)
             if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
@@ -131,6 +130,12 @@ class PretrainConfig:
                                  f"method={self.method} with frames={self.frames} "
                                  f"tubelet={self.tubelet} trains on clips with V-JEPA's tube "
                                  "masks: leave them out, or train on frames (frames=1 tubelet=1)")
+
+    def crops(self) -> RandomResizedCrops | None:
+        """The crops ``crop_scale`` and ``crop_ratio`` ask for, or None."""
+        if self.crop_scale is None:
+            return None
+        return RandomResizedCrops(tuple(self.crop_scale), tuple(self.crop_ratio), self.seed)
 
     @property
     def video(self) -> bool:
@@ -245,15 +250,9 @@ class Pretrainer:
         return torch.utils.data.DataLoader(
             dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
             collate_fn=MaskCollator(masks, self.procs.rank, self.procs.world, cfg.mask_sets,
-                                    crops=self.crops()),
+                                    crops=cfg.crops()),
             worker_init_fn=ignore_stop_signals, persistent_workers=False,
         )
-
-    def crops(self) -> RandomResizedCrops | None:
-        cfg = self.cfg
-        if cfg.crop_scale is None:
-            return None
-        return RandomResizedCrops(tuple(cfg.crop_scale), tuple(cfg.crop_ratio), cfg.seed)
 
     # -- training -----------------------------------------------------------------------
     def train_step(self, batch) -> dict[str, float]:
