@@ -73,6 +73,24 @@ def test_tube_masks_span_the_whole_clip():
         assert {int(i) for i in t} == {s + 16 * f for s in spatial for f in range(2)}
 
 
+def test_causal_tube_masks_leave_the_clips_end_to_the_targets():
+    # V-JEPA's max_temporal_keep: the context spans the first half of the time steps, the
+    # tubes stop there, and every token after it is a target
+    masks = TubeMasks(grid=(4, 4, 4), context_time=0.5)
+    assert masks.context_steps == 2
+    for step in (0, 1):  # a short- and a long-range draw
+        ctx, tgt = masks.sample(8, step)
+        for c, t in zip(ctx, tgt[:, 0], strict=True):
+            c, t = set(c.tolist()), set(t.tolist())
+            assert c and not c & t and max(c) < 32
+            assert set(range(32, 64)) <= t  # the last two time steps, whole
+            spatial = {i % 16 for i in t if i < 32}
+            assert {i for i in t if i < 32} == {s + 16 * f for s in spatial for f in range(2)}
+    assert TubeMasks(grid=(4, 4, 4), context_time=0.1).context_steps == 1  # never empty
+    with pytest.raises(ValueError, match="context_time .* in \\(0, 1\\]"):
+        TubeMasks(context_time=0.0)
+
+
 def test_collator_gives_each_process_its_share_of_the_global_masks():
     from tensordict import TensorDict
 
@@ -450,6 +468,12 @@ def test_mask_settings_reach_the_collator(two_rooms_data, tmp_path):
     with pytest.raises(ValueError, match="frames=1 tubelet=1"):
         PretrainConfig(method="mae", target_scale=[0.3, 0.3])  # frames 4, tubelet 2
     assert PretrainConfig(method="mae", frames=1, tubelet=1, mask_targets=2).mask_targets == 2
+    # and the tubes' time span on frames would be ignored as silently
+    with pytest.raises(ValueError, match="context_time shapes V-JEPA's tube masks on clips"):
+        PretrainConfig(method="ijepa", context_time=0.5)
+    with pytest.raises(ValueError, match="context_time"):
+        PretrainConfig(method="vjepa", context_time=1.5)
+    assert PretrainConfig(method="vjepa", context_time=0.5).context_time == 0.5
     cfg = _cfg(two_rooms_data, tmp_path / "masks", mask_targets=2, target_scale=[0.25, 0.25],
                context_scale=[1.0, 1.0])
     trainer = Pretrainer(cfg, Processes(0, 1, torch.device("cpu")))
@@ -459,6 +483,16 @@ def test_mask_settings_reach_the_collator(two_rooms_data, tmp_path):
     for ctx, tgt in zip(contexts[0], targets[0], strict=True):
         assert not set(ctx.tolist()) & set(tgt.flatten().tolist())
     assert contexts[0].shape[1] >= 8  # two 4-token targets leave at least 8
+    # clips: the context keeps to the first half of the time steps, and the run trains
+    cfg = _cfg(two_rooms_data, tmp_path / "causal", method="vjepa", frames=4, tubelet=2,
+               context_time=0.5, steps=2)
+    trainer = Pretrainer(cfg, Processes(0, 1, torch.device("cpu")))
+    n = trainer.model.cfg.encoder.num_tokens
+    contexts, targets = mask_sets(next(iter(trainer.loader())))
+    for ctx, tgt in zip(contexts, targets, strict=True):
+        assert ctx.max() < n // 2
+        assert all(set(range(n // 2, n)) <= set(t.tolist()) for t in tgt.flatten(1))
+    assert pretrain(cfg)["steps"] == 2
 
 
 def test_adam_epsilon_reaches_the_optimiser(two_rooms_data, tmp_path):

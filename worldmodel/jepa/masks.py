@@ -134,7 +134,15 @@ class TubeMasks:
     """V-JEPA: spatial blocks repeated over the whole clip; the target is their union.
     Short-range (many small blocks) and long-range (few large) masks take turns: by step,
     and by set within a step, so two sets a step give one of each, as V-JEPA trains.
-    Returns context_idx [B, K] and target_idx [B, 1, M]."""
+    Returns context_idx [B, K] and target_idx [B, 1, M].
+
+    ``context_time``: the fraction of the clip's time steps the context may span (V-JEPA's
+    ``max_temporal_keep``, its "causal multi-block" masks). At 1 the tubes run through the
+    clip; below it the blocks' tubes stop there and every later token is a target, so the
+    predictor foresees the clip's end from its start. Where the only thing that moves is
+    small, a tube hides it in every frame and leaves nothing to infer it from; the end of
+    the clip can be inferred from its start.
+    """
 
     grid: tuple[int, int, int] = (4, 8, 8)
     short_blocks: int = 8
@@ -143,7 +151,18 @@ class TubeMasks:
     long_scale: float = 0.7
     aspect: tuple[float, float] = (0.75, 1.5)
     min_context: int = 4
+    context_time: float = 1.0
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.context_time <= 1:
+            raise ValueError(f"context_time is the fraction of the clip's time steps the "
+                             f"context may span, in (0, 1]; got {self.context_time}")
+
+    @property
+    def context_steps(self) -> int:
+        """Time steps (tubelets) the context spans: at least one."""
+        return max(1, int(self.grid[0] * self.context_time))
 
     def sample(self, batch: int, step: int, stream: int = 0
                ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -151,17 +170,22 @@ class TubeMasks:
         other range) -> (context_idx [B, K], target_idx [B, 1, M])."""
         gen = step_generator(self.seed, step, stream)
         T, H, W = self.grid
+        Tc = self.context_steps
         blocks, scale = ((self.short_blocks, self.short_scale) if (step + stream) % 2 == 0
                          else (self.long_blocks, self.long_scale))
         size = _block_size(gen, (H, W), (scale, scale), self.aspect)
         area = _blocks(gen, (H, W), size, (batch, blocks)).any(1)  # [B, H, W]
-        starved = ((~area).flatten(1).sum(1) * T < self.min_context).nonzero().squeeze(1)
+        starved = ((~area).flatten(1).sum(1) * Tc < self.min_context).nonzero().squeeze(1)
         area[starved, torch.randint(0, H, (len(starved),), generator=gen)] = False  # a row
-        # Trim spatial positions, then extend them over every frame: tubes stay whole.
-        frames = torch.arange(T)[:, None] * (H * W)
+        # Trim spatial positions, then extend them over the context's time steps: tubes
+        # stay whole.
+        frames = torch.arange(Tc)[:, None] * (H * W)
         context, target = _subset(~area.flatten(1), gen), _subset(area.flatten(1), gen)
-        return ((context[:, None] + frames).flatten(1),
-                (target[:, None] + frames).flatten(1)[:, None])
+        target = (target[:, None] + frames).flatten(1)
+        if Tc < T:  # every token after the context's time span is a target
+            later = torch.arange(Tc * H * W, T * H * W).expand(batch, -1)
+            target = torch.cat([target, later], 1)
+        return (context[:, None] + frames).flatten(1), target[:, None]
 
 
 class MaskCollator:

@@ -52,6 +52,9 @@ class PretrainConfig:
     target_scale: list[float] = field(default_factory=lambda: list(MultiBlockMasks.target_scale))
     context_scale: list[float] = field(
         default_factory=lambda: list(MultiBlockMasks.context_scale))
+    # vjepa: the fraction of the clip's time steps the context spans (V-JEPA's
+    # max_temporal_keep); below 1 every later token is a target (causal masks)
+    context_time: float = TubeMasks.context_time
     # mask sets (context + targets) per sample, all served by one target-encoder pass.
     # None: the paper's, 2 for vjepa (a short- and a long-range set), 1 otherwise
     mask_sets: int | None = None
@@ -130,6 +133,12 @@ class PretrainConfig:
                                  f"method={self.method} with frames={self.frames} "
                                  f"tubelet={self.tubelet} trains on clips with V-JEPA's tube "
                                  "masks: leave them out, or train on frames (frames=1 tubelet=1)")
+        elif self.context_time != TubeMasks.context_time:
+            raise ValueError(f"context_time shapes V-JEPA's tube masks on clips; method="
+                             f"{self.method} with frames={self.frames} tubelet={self.tubelet} "
+                             "trains on frames: leave it out, or train on clips (method=vjepa, "
+                             "or mae with tubelet > 1)")
+        TubeMasks(context_time=self.context_time)  # a bad fraction is refused before any data
 
     def crops(self) -> RandomResizedCrops | None:
         """The crops ``crop_scale`` and ``crop_ratio`` ask for, or None."""
@@ -238,7 +247,7 @@ class Pretrainer:
         cfg, enc = self.cfg, self.model.cfg.encoder
         if enc.tubelet > 1:
             dataset = Clips(self.data, cfg.frames)
-            masks = TubeMasks(grid=enc.grid, seed=cfg.seed)
+            masks = TubeMasks(grid=enc.grid, context_time=cfg.context_time, seed=cfg.seed)
         else:
             dataset = Frames(self.data)
             masks = MultiBlockMasks(grid=enc.grid, targets=cfg.mask_targets,
