@@ -473,6 +473,8 @@ def test_mask_settings_reach_the_collator(two_rooms_data, tmp_path):
         PretrainConfig(method="ijepa", context_time=0.5)
     with pytest.raises(ValueError, match="context_time"):
         PretrainConfig(method="vjepa", context_time=1.5)
+    with pytest.raises(ValueError, match="one time step"):
+        PretrainConfig(method="vjepa", frames=2, tubelet=2, context_time=0.5)
     assert PretrainConfig(method="vjepa", context_time=0.5).context_time == 0.5
     cfg = _cfg(two_rooms_data, tmp_path / "masks", mask_targets=2, target_scale=[0.25, 0.25],
                context_scale=[1.0, 1.0])

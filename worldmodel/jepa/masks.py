@@ -139,9 +139,8 @@ class TubeMasks:
     ``context_time``: the fraction of the clip's time steps the context may span (V-JEPA's
     ``max_temporal_keep``, its "causal multi-block" masks). At 1 the tubes run through the
     clip; below it the blocks' tubes stop there and every later token is a target, so the
-    predictor foresees the clip's end from its start. Where the only thing that moves is
-    small, a tube hides it in every frame and leaves nothing to infer it from; the end of
-    the clip can be inferred from its start.
+    predictor foresees the clip's end from its start. (Where the only thing that moves is
+    small, a tube hides it in every frame and leaves nothing to infer it from.)
     """
 
     grid: tuple[int, int, int] = (4, 8, 8)
