@@ -157,6 +157,10 @@ class TubeMasks:
         if not 0 < self.context_time <= 1:
             raise ValueError(f"context_time is the fraction of the clip's time steps the "
                              f"context may span, in (0, 1]; got {self.context_time}")
+        if self.context_time < 1 and self.grid[0] < 2:
+            raise ValueError(f"context_time={self.context_time} splits a clip in time, but its "
+                             f"grid {tuple(self.grid)} has one time step: use clips of at least "
+                             "two tubelets (frames >= 2 * tubelet) or context_time=1")
 
     @property
     def context_steps(self) -> int:

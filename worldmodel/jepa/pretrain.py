@@ -138,11 +138,8 @@ class PretrainConfig:
                              f"{self.method} with frames={self.frames} tubelet={self.tubelet} "
                              "trains on frames: leave it out, or train on clips (method=vjepa, "
                              "or mae with tubelet > 1)")
-        TubeMasks(context_time=self.context_time)  # a bad fraction is refused before any data
-        if self.video and self.context_time < 1 and self.frames // self.tubelet < 2:
-            raise ValueError(f"context_time={self.context_time} splits a clip in time, but "
-                             f"frames={self.frames} with tubelet={self.tubelet} gives one time "
-                             "step: use at least two (frames >= 2 * tubelet) or context_time=1")
+        if self.video:  # a bad fraction, or a clip it cannot split, is refused before any data
+            TubeMasks(grid=(self.frames // self.tubelet, 1, 1), context_time=self.context_time)
 
     def crops(self) -> RandomResizedCrops | None:
         """The crops ``crop_scale`` and ``crop_ratio`` ask for, or None."""
