@@ -1,7 +1,7 @@
 """Probe R^2 per CPU-minute: I-JEPA against pixel reconstruction (MAE) and a random encoder.
 
     python bench/probe_per_minute.py [--minutes 3] [--env point_room] [--video] [--seeds 0 1 2]
-                                      [--last-blocks 4]
+                                      [--last-blocks 4] [--patch-size 4]
 
 The papers' central claim, checked here at equal compute: the same ViT-tiny pretrained for
 the same wall-clock minutes on the same Two Rooms frames by predicting representations
@@ -24,6 +24,10 @@ one run per method cannot tell a lead from seed noise.
 ``--last-blocks 4`` probes the last four blocks' pooled outputs side by side (`jepa probe
 last_blocks=4`) into ``probe-<run>-last4`` folders; checkpoints already in ``--out`` are
 probed again, not retrained.
+
+``--patch-size 4`` trains and probes every encoder (the random one too) on 4-pixel patches:
+a 16 x 16 token grid on 64 x 64 frames, the grid of the I-JEPA paper's ViTs (224 / 14), in
+which the Two Rooms agent fills one token. Its runs go to ``<method>[-seed<s>]-p4`` folders.
 """
 
 from __future__ import annotations
@@ -107,20 +111,25 @@ def main() -> None:
                         help="pretraining seeds; with several, each method's mean and spread")
     parser.add_argument("--last-blocks", type=int, default=1,
                         help="probe the last k blocks' pooled outputs side by side")
+    parser.add_argument("--patch-size", type=int, default=8,
+                        help="the encoders' patch size (4: a 16 x 16 grid on 64 x 64 frames)")
     args = parser.parse_args()
     folder = "" if args.last_blocks == 1 else f"-last{args.last_blocks}"
+    patch = "" if args.patch_size == 8 else f"-p{args.patch_size}"  # 8: the old folders
     os.environ.setdefault("TMPDIR", str(args.out))
     data = args.out / "data"
     if not data.exists():
         stage(["collect", f"env={args.env}", "episodes=400", f"out={data}", "preview=0"])
     # images as I-JEPA (mae's default is video), or clips as V-JEPA
     shape = ["frames=4", "tubelet=2"] if args.video else ["frames=1", "tubelet=1"]
+    shape.append(f"patch_size={args.patch_size}")
     rows = [{"encoder": "random ViT-tiny", "minutes": 0.0,
-             **probe("random", data, args.out / f"probe-random{folder}", shape,
+             **probe("random", data, args.out / f"probe-random{patch}{folder}", shape,
                      args.last_blocks)}]
     for seed in args.seeds:
         for method in ("vjepa" if args.video else "ijepa", "mae"):
-            name = method if seed == 0 else f"{method}-seed{seed}"  # seed 0: the old folders
+            # seed 0: the old folders
+            name = (method if seed == 0 else f"{method}-seed{seed}") + patch
             run = args.out / name
             common = [f"data={data}", f"method={method}", "model=tiny", f"seed={seed}",
                       *shape, *([] if args.defaults else tuned(method, args.video))]

@@ -708,6 +708,31 @@ def test_probe_reads_the_last_blocks_side_by_side(two_rooms_data, tmp_path, monk
         ProbeConfig(last_blocks=0)
 
 
+def test_probe_shapes_the_random_encoder_and_refuses_that_for_a_checkpoint(two_rooms_data,
+                                                                           tmp_path, monkeypatch):
+    import worldmodel.probe as probe_module
+    from worldmodel.probe import ProbeConfig, probe
+
+    seen, read = [], probe_module.features
+
+    def spy(encoder, *args, **kwargs):
+        seen.append(encoder.cfg)
+        return read(encoder, *args, **kwargs)
+
+    monkeypatch.setattr(probe_module, "features", spy)
+    common = dict(data=str(two_rooms_data.path), max_frames=60, mlp_steps=20, held_out=0.34)
+    result = probe(ProbeConfig(checkpoint="random", model="micro", patch_size=4,
+                               out=str(tmp_path / "p4"), **common))
+    assert (seen[0].patch_size, seen[0].dim, seen[0].depth) == (4, 96, 4)
+    assert result["linear_r2"] <= 1.0
+    with pytest.raises(ValueError, match="not divisible by the patch size 5"):
+        probe(ProbeConfig(checkpoint="random", patch_size=5, out=str(tmp_path / "p5"), **common))
+    with pytest.raises(ValueError, match="model must be one of micro, tiny, small, base"):
+        ProbeConfig(checkpoint="random", model="huge")
+    with pytest.raises(ValueError, match="patch_size=4, frames=4 shape the random encoder"):
+        ProbeConfig(checkpoint=str(tmp_path / "run" / "last.pt"), patch_size=4, frames=4)
+
+
 def test_pooled_features_keep_fp32_under_autocast():
     # bf16 features drown a small object's share of the average (probe R^2 0.92 -> 0.48).
     from worldmodel.jepa.vit import PRESETS, VisionTransformer, ViTConfig

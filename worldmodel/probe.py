@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,9 @@ from worldmodel.config import pick_device
 from worldmodel.data.dataset import EpisodeDataset
 from worldmodel.jepa.checkpoint import CheckpointError, checkpoint_kind, load
 from worldmodel.jepa.objectives import rankme
+
+# The keys of ``ProbeConfig`` that shape the random encoder (checkpoint=random).
+RANDOM_SHAPE = ("model", "patch_size", "frames", "tubelet")
 
 
 @dataclass
@@ -41,17 +44,31 @@ class ProbeConfig:
     seed: int = 0
     out: str = "runs/probe"
     device: str = "auto"
-    frames: int = 1  # checkpoint=random: clip length of the random encoder
-    tubelet: int = 1  # checkpoint=random: frames per token
+    # checkpoint=random: the random encoder's shape (a checkpoint carries its own)
+    model: str = "tiny"
+    patch_size: int = 8
+    frames: int = 1  # clip length
+    tubelet: int = 1  # frames per token
     blocks: bool = False  # also a linear probe of every encoder block's pooled output
     # The probes' features: the pooled outputs of the last k blocks side by side (DINOv2's
     # linear evaluation reads 4); 1 is the encoder's own output.
     last_blocks: int = 1
 
     def __post_init__(self) -> None:
+        from worldmodel.jepa.vit import PRESETS
+
         if self.last_blocks < 1:
             raise ValueError(f"last_blocks must be at least 1 (1: the encoder's output), got "
                              f"{self.last_blocks}")
+        if self.model not in PRESETS:
+            raise ValueError(f"model must be one of {', '.join(PRESETS)}, got {self.model!r}")
+        moved = [f"{f.name}={getattr(self, f.name)}" for f in fields(self)
+                 if f.name in RANDOM_SHAPE and getattr(self, f.name) != f.default]
+        if self.checkpoint != "random" and moved:
+            # a checkpoint's encoder has the shape it trained with; ignoring these would
+            # leave the user believing they probed another one
+            raise ValueError(f"{', '.join(moved)} shape the random encoder (checkpoint=random); "
+                             f"{self.checkpoint} carries its own shape: drop them")
 
 
 class WorldModelLatents:
@@ -222,8 +239,8 @@ def probed_dims(states: torch.Tensor, requested: list[int] | None, what: str) ->
 def probe(cfg: ProbeConfig) -> dict:
     """Fit and score the probes; write probe.json and pca.png into ``cfg.out``."""
     data = EpisodeDataset.open(cfg.data)
-    encoder, clip, ckpt = load_encoder(cfg.checkpoint, data.meta.image_size, frames=cfg.frames,
-                                       tubelet=cfg.tubelet)
+    encoder, clip, ckpt = load_encoder(cfg.checkpoint, data.meta.image_size, cfg.model,
+                                       cfg.patch_size, cfg.frames, cfg.tubelet)
     read_blocks = cfg.blocks or cfg.last_blocks > 1
     if read_blocks and isinstance(encoder, WorldModelLatents):
         raise ValueError(f"blocks=true and last_blocks read a pretrained encoder's blocks; "
