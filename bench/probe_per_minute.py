@@ -115,7 +115,7 @@ def main() -> None:
                         help="the encoders' patch size (4: a 16 x 16 grid on 64 x 64 frames)")
     args = parser.parse_args()
     folder = "" if args.last_blocks == 1 else f"-last{args.last_blocks}"
-    patch = "" if args.patch_size == 8 else f"-p{args.patch_size}"  # 8: the old folders
+    patch = "" if args.patch_size == 8 else f"-p{args.patch_size}"
     os.environ.setdefault("TMPDIR", str(args.out))
     data = args.out / "data"
     if not data.exists():
@@ -128,7 +128,7 @@ def main() -> None:
                      args.last_blocks)}]
     for seed in args.seeds:
         for method in ("vjepa" if args.video else "ijepa", "mae"):
-            # seed 0: the old folders
+            # seed 0 and patch 8 keep the folder names of the runs before these options
             name = (method if seed == 0 else f"{method}-seed{seed}") + patch
             run = args.out / name
             common = [f"data={data}", f"method={method}", "model=tiny", f"seed={seed}",

@@ -55,13 +55,12 @@ class ProbeConfig:
     last_blocks: int = 1
 
     def __post_init__(self) -> None:
-        from worldmodel.jepa.vit import PRESETS
+        from worldmodel.jepa.vit import preset
 
         if self.last_blocks < 1:
             raise ValueError(f"last_blocks must be at least 1 (1: the encoder's output), got "
                              f"{self.last_blocks}")
-        if self.model not in PRESETS:
-            raise ValueError(f"model must be one of {', '.join(PRESETS)}, got {self.model!r}")
+        preset(self.model)  # an unknown preset is refused here, before any data is read
         moved = [f"{f.name}={getattr(self, f.name)}" for f in fields(self)
                  if f.name in RANDOM_SHAPE and getattr(self, f.name) != f.default]
         if self.checkpoint != "random" and moved:
@@ -101,13 +100,13 @@ def load_encoder(checkpoint: str, image_size: int, model: str = "tiny", patch_si
     checkpoint): the perception encoder of a `jepa pretrain` checkpoint, a random ViT
     (``random``), or the encoder of a `jepa train` checkpoint (its world model's latents)."""
     from worldmodel.jepa.pretrain import model_from_checkpoint
-    from worldmodel.jepa.vit import PRESETS, VisionTransformer, ViTConfig
+    from worldmodel.jepa.vit import VisionTransformer, ViTConfig, preset
     from worldmodel.world_model.net import net_from_checkpoint
 
     if checkpoint == "random":
         torch.manual_seed(0)
         vit = VisionTransformer(ViTConfig(image_size=image_size, patch_size=patch_size,
-                                          frames=frames, tubelet=tubelet, **PRESETS[model]))
+                                          frames=frames, tubelet=tubelet, **preset(model)))
         return vit, frames if tubelet > 1 else 1, None
     if checkpoint_kind(load(checkpoint)) == "train":
         encoder, ckpt = net_from_checkpoint(checkpoint)

@@ -31,7 +31,7 @@ from .masks import MaskCollator, MultiBlockMasks, TubeMasks, mask_sets
 from .model import JEPA, JEPAConfig
 from .objectives import check_loss, rankme
 from .schedules import Cosine, Linear, Progress, WarmupCosine
-from .vit import PRESETS, ViTConfig
+from .vit import ViTConfig, preset
 
 
 @dataclass
@@ -160,12 +160,10 @@ FRAME_MASK_KEYS = ("fixed_mask_shapes", "mask_targets", "target_scale", "context
 
 def jepa_config(cfg: PretrainConfig, image_size: int) -> JEPAConfig:
     """The architecture a pretraining config asks for."""
-    if cfg.model not in PRESETS:
-        raise ValueError(f"unknown model preset {cfg.model!r}; choose from {sorted(PRESETS)}")
     enc = ViTConfig(image_size=image_size, patch_size=cfg.patch_size,
                     frames=cfg.frames if cfg.video else 1,
                     tubelet=cfg.tubelet if cfg.video else 1,
-                    **PRESETS[cfg.model])
+                    **preset(cfg.model))
     return JEPAConfig(method=cfg.method, objective=cfg.objective, encoder=enc,
                       predictor_dim=cfg.predictor_dim, predictor_depth=cfg.predictor_depth,
                       predictor_heads=cfg.predictor_heads, loss=cfg.loss,

@@ -66,6 +66,14 @@ PRESETS: dict[str, dict] = {
 }
 
 
+def preset(name: str) -> dict:
+    """The encoder shape of preset ``name`` (``PRESETS``); an unknown name is refused with the
+    choices."""
+    if name not in PRESETS:
+        raise ValueError(f"model must be one of {', '.join(PRESETS)}, got {name!r}")
+    return PRESETS[name]
+
+
 def sincos_positions(grid: tuple[int, ...], dim: int) -> torch.Tensor:
     """Fixed sin-cos embedding of a 2-D or 3-D token grid -> [prod(grid), dim].
 
