@@ -25,8 +25,10 @@ from worldmodel.config import pick_device
 from worldmodel.data.dataset import EpisodeDataset
 from worldmodel.jepa.checkpoint import CheckpointError, checkpoint_kind, load
 from worldmodel.jepa.objectives import rankme
+from worldmodel.jepa.vit import VisionTransformer, ViTConfig, preset
 
-# The keys of ``ProbeConfig`` that shape the random encoder (checkpoint=random).
+# The keys of ``ProbeConfig`` that shape the random encoder (checkpoint=random), passed to
+# ``load_encoder`` under the same names.
 RANDOM_SHAPE = ("model", "patch_size", "frames", "tubelet")
 
 
@@ -55,8 +57,6 @@ class ProbeConfig:
     last_blocks: int = 1
 
     def __post_init__(self) -> None:
-        from worldmodel.jepa.vit import preset
-
         if self.last_blocks < 1:
             raise ValueError(f"last_blocks must be at least 1 (1: the encoder's output), got "
                              f"{self.last_blocks}")
@@ -100,7 +100,6 @@ def load_encoder(checkpoint: str, image_size: int, model: str = "tiny", patch_si
     checkpoint): the perception encoder of a `jepa pretrain` checkpoint, a random ViT
     (``random``), or the encoder of a `jepa train` checkpoint (its world model's latents)."""
     from worldmodel.jepa.pretrain import model_from_checkpoint
-    from worldmodel.jepa.vit import VisionTransformer, ViTConfig, preset
     from worldmodel.world_model.net import net_from_checkpoint
 
     if checkpoint == "random":
@@ -238,8 +237,8 @@ def probed_dims(states: torch.Tensor, requested: list[int] | None, what: str) ->
 def probe(cfg: ProbeConfig) -> dict:
     """Fit and score the probes; write probe.json and pca.png into ``cfg.out``."""
     data = EpisodeDataset.open(cfg.data)
-    encoder, clip, ckpt = load_encoder(cfg.checkpoint, data.meta.image_size, cfg.model,
-                                       cfg.patch_size, cfg.frames, cfg.tubelet)
+    encoder, clip, ckpt = load_encoder(cfg.checkpoint, data.meta.image_size,
+                                       **{key: getattr(cfg, key) for key in RANDOM_SHAPE})
     read_blocks = cfg.blocks or cfg.last_blocks > 1
     if read_blocks and isinstance(encoder, WorldModelLatents):
         raise ValueError(f"blocks=true and last_blocks read a pretrained encoder's blocks; "
