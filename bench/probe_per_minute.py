@@ -1,7 +1,7 @@
 """Probe R^2 per CPU-minute: I-JEPA against pixel reconstruction (MAE) and a random encoder.
 
     python bench/probe_per_minute.py [--minutes 3] [--env point_room] [--video] [--seeds 0 1 2]
-                                      [--last-blocks 4] [--patch-size 4]
+                                      [--last-blocks 4] [--patch-size 4] [--fp32]
 
 The papers' central claim, checked here at equal compute: the same ViT-tiny pretrained for
 the same wall-clock minutes on the same Two Rooms frames by predicting representations
@@ -29,6 +29,10 @@ probed again, not retrained.
 ``--patch-size 4`` trains and probes every encoder (the random one too) on 4-pixel patches:
 a 16 x 16 token grid on 64 x 64 frames, the grid of the I-JEPA paper's ViTs (224 / 14), in
 which the Two Rooms agent fills one token. Its runs go to ``<method>[-seed<s>]-p4`` folders.
+
+``--fp32`` pretrains in fp32 where the CPU has native bf16 and ``jepa pretrain`` would take
+bf16 autocast (``bf16: null``); its runs go to ``<method>[-seed<s>]-fp32`` folders. On an AMX
+machine bf16 lowered I-JEPA's linear probe more than MAE's (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -114,9 +118,12 @@ def main() -> None:
                         help="probe the last k blocks' pooled outputs side by side")
     parser.add_argument("--patch-size", type=int, default=8,
                         help="the encoders' patch size (4: a 16 x 16 grid on 64 x 64 frames)")
+    parser.add_argument("--fp32", action="store_true",
+                        help="pretrain in fp32 where the CPU has native bf16 (the default there)")
     args = parser.parse_args()
     folder = "" if args.last_blocks == 1 else f"-last{args.last_blocks}"
     patch = "" if args.patch_size == 8 else f"-p{args.patch_size}"
+    precision = ["bf16=false"] if args.fp32 else []
     os.environ.setdefault("TMPDIR", str(args.out))
     data = args.out / "data"
     if not data.exists():
@@ -130,10 +137,11 @@ def main() -> None:
     for seed in args.seeds:
         for method in ("vjepa" if args.video else "ijepa", "mae"):
             # seed 0 and patch 8 keep the folder names of the runs before these options
-            name = (method if seed == 0 else f"{method}-seed{seed}") + patch
+            name = (method if seed == 0 else f"{method}-seed{seed}") + patch + (
+                "-fp32" if args.fp32 else "")
             run = args.out / name
             common = [f"data={data}", f"method={method}", "model=tiny", f"seed={seed}",
-                      *shape, *([] if args.defaults else tuned(method, args.video))]
+                      *shape, *([] if args.defaults else tuned(method, args.video)), *precision]
             if not (run / "last.pt").exists():
                 if args.schedule == "minutes":
                     budget = ["schedule=minutes"]
