@@ -31,8 +31,9 @@ a 16 x 16 token grid on 64 x 64 frames, the grid of the I-JEPA paper's ViTs (224
 which the Two Rooms agent fills one token. Its runs go to ``<method>[-seed<s>]-p4`` folders.
 
 ``--fp32`` pretrains in fp32 where the CPU has native bf16 and ``jepa pretrain`` would take
-bf16 autocast (``bf16: null``); its runs go to ``<method>[-seed<s>]-fp32`` folders. On an AMX
-machine bf16 lowered I-JEPA's linear probe more than MAE's (docs/benchmarks.md).
+bf16 autocast (``bf16: null``); its runs go to ``<method>[-seed<s>]-fp32`` folders and its
+table to ``probe_per_minute-fp32.json``. On an AMX machine bf16 lowered I-JEPA's linear probe
+more than MAE's (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def main() -> None:
     args = parser.parse_args()
     folder = "" if args.last_blocks == 1 else f"-last{args.last_blocks}"
     patch = "" if args.patch_size == 8 else f"-p{args.patch_size}"
-    precision = ["bf16=false"] if args.fp32 else []
+    precision, suffix = (["bf16=false"], patch + "-fp32") if args.fp32 else ([], patch)
     os.environ.setdefault("TMPDIR", str(args.out))
     data = args.out / "data"
     if not data.exists():
@@ -137,8 +138,7 @@ def main() -> None:
     for seed in args.seeds:
         for method in ("vjepa" if args.video else "ijepa", "mae"):
             # seed 0 and patch 8 keep the folder names of the runs before these options
-            name = (method if seed == 0 else f"{method}-seed{seed}") + patch + (
-                "-fp32" if args.fp32 else "")
+            name = (method if seed == 0 else f"{method}-seed{seed}") + suffix
             run = args.out / name
             common = [f"data={data}", f"method={method}", "model=tiny", f"seed={seed}",
                       *shape, *([] if args.defaults else tuned(method, args.video)), *precision]
@@ -163,7 +163,7 @@ def main() -> None:
     if len(args.seeds) > 1:
         for summary in seed_spread(rows):
             print(json.dumps(summary))
-    (args.out / f"probe_per_minute{folder}.json").write_text(json.dumps(rows, indent=2))
+    (args.out / f"probe_per_minute{suffix}{folder}.json").write_text(json.dumps(rows, indent=2))
 
 
 def seed_spread(rows: list[dict]) -> list[dict]:
