@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--patch-size", type=int, default=8,
                         help="the encoders' patch size (4: a 16 x 16 grid on 64 x 64 frames)")
     parser.add_argument("--fp32", action="store_true",
-                        help="pretrain in fp32 where the CPU has native bf16 (the default there)")
+                        help="pretrain in fp32 even where bf16 is native (and the default)")
     args = parser.parse_args()
     folder = "" if args.last_blocks == 1 else f"-last{args.last_blocks}"
     patch = "" if args.patch_size == 8 else f"-p{args.patch_size}"
