@@ -124,7 +124,8 @@ def main() -> None:
     args = parser.parse_args()
     folder = "" if args.last_blocks == 1 else f"-last{args.last_blocks}"
     patch = "" if args.patch_size == 8 else f"-p{args.patch_size}"
-    precision, suffix = (["bf16=false"], patch + "-fp32") if args.fp32 else ([], patch)
+    precision = ["bf16=false"] if args.fp32 else []
+    suffix = patch + ("-fp32" if args.fp32 else "")  # of run folders and the table's file
     os.environ.setdefault("TMPDIR", str(args.out))
     data = args.out / "data"
     if not data.exists():
@@ -137,7 +138,8 @@ def main() -> None:
                      args.last_blocks)}]
     for seed in args.seeds:
         for method in ("vjepa" if args.video else "ijepa", "mae"):
-            # seed 0 and patch 8 keep the folder names of the runs before these options
+            # seed 0, patch 8 and the default precision keep the folder names of the runs
+            # before these options
             name = (method if seed == 0 else f"{method}-seed{seed}") + suffix
             run = args.out / name
             common = [f"data={data}", f"method={method}", "model=tiny", f"seed={seed}",
