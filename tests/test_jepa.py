@@ -9,8 +9,10 @@ import sys
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from worldmodel.distributed import Processes
+from worldmodel.jepa import vit
 from worldmodel.jepa.checkpoint import CheckpointError, load
 from worldmodel.jepa.crops import RandomResizedCrops
 from worldmodel.jepa.masks import MaskCollator, MultiBlockMasks, TubeMasks, mask_sets
@@ -765,3 +767,28 @@ def test_run_log_keeps_the_columns_it_began_with(tmp_path):
     assert read_log(lines)[1] == {"step": 2, "loss": 0.25, "rankme": 3.0}
     with pytest.raises(ValueError, match="needs its columns"):
         RunLog(tmp_path / "other.csv")
+
+
+@pytest.mark.skipif(not vit._onednn_fused_linear(),
+                    reason="oneDNN's fused linear needs native bf16 and its operator")
+def test_a_bf16_target_pass_with_the_bias_and_gelu_fused_matches_the_plain_layers(monkeypatch):
+    torch.manual_seed(0)
+    encoder = VisionTransformer(ViTConfig(image_size=32, patch_size=8, dim=48, depth=2,
+                                          heads=3))
+    first = encoder.blocks[0].mlp[0]
+    x = torch.randn(2, 16, 48).bfloat16()
+    with torch.inference_mode():
+        fused, plain = vit.linear(first, x, gelu=True), F.gelu(F.linear(
+            x, first.weight.bfloat16(), first.bias.bfloat16()))
+    assert fused.dtype == torch.bfloat16 and not torch.equal(fused, plain)  # another kernel
+    assert torch.allclose(fused.float(), plain.float(), atol=0.02, rtol=0.02)
+    images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    with torch.autocast("cpu", dtype=torch.bfloat16), torch.inference_mode():
+        tokens = encoder(images).float()
+        monkeypatch.setattr(vit, "_onednn_fused_linear", lambda: False)
+        unfused = encoder(images).float()
+    assert torch.allclose(tokens, unfused, atol=0.05)
+    monkeypatch.undo()
+    # with autograd on, the layers stay as they are: the fused operator has no backward
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert vit.linear(first, x.requires_grad_(), gelu=True).grad_fn is not None

@@ -8,12 +8,15 @@ on the kept tokens only, which is where JEPA's saving comes from.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from worldmodel.precision import bf16_native
 
 
 @dataclass
@@ -117,6 +120,40 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     return torch.bmm(scores.softmax(-1), v).view(B, h, Lq, d)
 
 
+@functools.cache
+def _onednn_fused_linear() -> bool:
+    """Whether oneDNN's linear with a fused bias and GELU runs here, checked once on a tiny
+    input against the unfused layer: a CPU with native bf16 and a PyTorch build that has
+    the operator (a private one, so a release that changes it turns the fusion off)."""
+    if not bf16_native("cpu"):
+        return False
+    x = torch.linspace(-3, 3, 32).view(4, 8).bfloat16()
+    weight, bias = torch.eye(8).bfloat16(), torch.full((8,), 0.5).bfloat16()
+    try:
+        out = torch.ops.mkldnn._linear_pointwise(x, weight, bias, "gelu", [], "none")
+    except (RuntimeError, AttributeError):
+        return False
+    want = F.gelu(x.float() + 0.5)
+    return out.shape == want.shape and bool(torch.allclose(out.float(), want, atol=0.03))
+
+
+def linear(layer: nn.Linear, x: torch.Tensor, gelu: bool = False) -> torch.Tensor:
+    """``layer`` on x [..., in] -> [..., out], then the GELU if ``gelu``.
+
+    A bf16 CPU input outside autograd (a target-encoder pass, inference) takes oneDNN's
+    linear with the bias, and the GELU, fused into the product: PyTorch's addmm first
+    copies the bias into the whole output and the GELU is one more pass over it, where
+    this step is bound by such element-wise passes, not by its products (on an AMX CPU the
+    target pass took 1.5x longer than its products). Elsewhere: the layer as it is."""
+    if (x.dtype != torch.bfloat16 or x.device.type != "cpu" or torch.is_grad_enabled()
+            or layer.bias is None or not _onednn_fused_linear()):
+        out = layer(x)
+        return F.gelu(out) if gelu else out
+    weight, bias = layer.weight.to(torch.bfloat16), layer.bias.to(torch.bfloat16)
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "gelu" if gelu else "none",
+                                               [], "none" if gelu else "")
+
+
 @dataclass(frozen=True)
 class TargetBlocks:
     """Token layout of the one-pass predictor: ``context`` tokens, then ``blocks`` target
@@ -168,7 +205,7 @@ class Attention(nn.Module):
         outputs of ``rows`` alone [B, R, D]: their queries attend over the keys and values
         of all L tokens."""
         B, L, D = x.shape
-        q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).unbind(2)
+        q, k, v = linear(self.qkv, x).view(B, L, 3, self.heads, D // self.heads).unbind(2)
         if mask is not None and rows is not None:
             if not isinstance(rows, slice):
                 raise ValueError("an attention mask is shared by the batch; per-example rows "
@@ -176,7 +213,7 @@ class Attention(nn.Module):
             mask = mask[rows]
         q = take_rows(q, rows)
         out = attend(*(t.transpose(1, 2) for t in (q, k, v)), mask)
-        return self.proj(out.transpose(1, 2).reshape(B, q.shape[1], D))
+        return linear(self.proj, out.transpose(1, 2).reshape(B, q.shape[1], D))
 
     def extend(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None
                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
@@ -206,7 +243,12 @@ class Block(nn.Module):
         D]: the other rows still give keys and values, but nothing else of theirs is
         computed."""
         x = take_rows(x, rows) + self.attn(self.norm1(x), mask, rows)
-        return x + self.mlp(self.norm2(x))
+        return x + self.feed_forward(self.norm2(x))
+
+    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The MLP on x [B, L, D] -> [B, L, D] (``linear``: fused where it can be)."""
+        first, _, second = self.mlp
+        return linear(second, linear(first, x, gelu=True))
 
     @property
     def residual_outputs(self) -> tuple[nn.Linear, nn.Linear]:
@@ -220,7 +262,7 @@ class Block(nn.Module):
         tokens before them (``Attention.extend``) -> (x out, the cache extended by x)."""
         out, past = self.attn.extend(self.norm1(x), past)
         x = x + out
-        return x + self.mlp(self.norm2(x)), past
+        return x + self.feed_forward(self.norm2(x)), past
 
 
 def _init_weights(module: nn.Module) -> None:
