@@ -55,9 +55,9 @@ from dataclasses import dataclass
 import malloc_flag
 import torch
 import torch.nn.functional as F
+from flops import flop_counter
 from reference_ijepa import ReferenceIJEPA, init_as_reference
 from reference_ijepa import VisionTransformer as ReferenceViT
-from torch.utils.flop_counter import FlopCounterMode
 
 from worldmodel.jepa.masks import MultiBlockMasks
 from worldmodel.jepa.model import JEPA, JEPAConfig
@@ -219,7 +219,7 @@ def measure(bf16: bool, steps: int, repeats: int, batch: int = 64,
         f(0)
     flops = {}  # mean per step over the timed draws: the context size varies with the masks
     for kind, f in kinds.items():
-        with FlopCounterMode(display=False) as counter:
+        with flop_counter() as counter:
             for draw in range(draws):
                 f(draw)
         flops[kind] = counter.get_total_flops() / draws

@@ -27,8 +27,8 @@ from contextlib import contextmanager
 
 import malloc_flag
 import torch.nn.functional as F
+from flops import flop_counter
 from pretrain_speed import setup
-from torch.utils.flop_counter import FlopCounterMode
 
 from worldmodel.jepa.objectives import prediction_loss
 from worldmodel.jepa.vit import VisionTransformer
@@ -45,7 +45,7 @@ class PartClock:
     @contextmanager
     def __call__(self, part: str):
         if self.counting:
-            with FlopCounterMode(display=False) as counter:
+            with flop_counter() as counter:
                 yield
             self.flops[part] += counter.get_total_flops()
             return

@@ -59,3 +59,17 @@ def test_the_reference_port_computes_this_projects_loss_and_gradients_from_its_w
         reference.encoder.norm.weight.fill_(2.0)  # the target's is still 1
     reference.update_target(0.75)
     assert torch.allclose(reference.target_encoder.norm.weight, torch.tensor(1.25))
+
+
+def test_the_flop_counter_counts_a_fused_target_pass_as_the_plain_one():
+    flops = _bench("flops")
+    encoder = VisionTransformer(ViTConfig(image_size=32, patch_size=8, dim=48, depth=2,
+                                          heads=3))
+    images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    counts = []
+    for inference in (False, True):  # the fused layers run only outside autograd
+        with flops.flop_counter() as counter, torch.inference_mode(inference), \
+                torch.autocast("cpu", dtype=torch.bfloat16):
+            encoder(images)
+        counts.append(counter.get_total_flops())
+    assert counts[1] == pytest.approx(counts[0], rel=1e-3) and counts[0] > 1e6
