@@ -10,7 +10,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 SCRIPTS = [
     "collect_speed.py",  # frames/s per environment
-    "pretrain_speed.py",  # I-JEPA step against a plain supervised step
+    "pretrain_speed.py",  # I-JEPA step against the reference's step and a supervised step
     "pretrain_step_parts.py",  # the same two steps, part by part: time, flops, GFLOP/s
     "probe_per_minute.py",  # probe R^2 per CPU-minute: I-JEPA, MAE, random
     "precision.py",  # bf16 against fp32: what bf16=null picks on this CPU
