@@ -142,9 +142,10 @@ def linear(layer: nn.Linear, x: torch.Tensor, gelu: bool = False) -> torch.Tenso
 
     A bf16 CPU input outside autograd (a target-encoder pass, inference) takes oneDNN's
     linear with the bias, and the GELU, fused into the product: PyTorch's addmm first
-    copies the bias into the whole output and the GELU is one more pass over it, where
-    this step is bound by such element-wise passes, not by its products (on an AMX CPU the
-    target pass took 1.5x longer than its products). Elsewhere: the layer as it is."""
+    copies the bias into the whole output and the GELU is one more pass over it, and on a
+    CPU that multiplies bf16 fast such passes, not the products, bound the step (1% off an
+    I-JEPA step, docs/benchmarks.md). The fused operator has no backward, so with autograd
+    on, and anywhere else: the layer as it is."""
     if (x.dtype != torch.bfloat16 or x.device.type != "cpu" or torch.is_grad_enabled()
             or layer.bias is None or not _onednn_fused_linear()):
         out = layer(x)
@@ -221,10 +222,11 @@ class Attention(nn.Module):
         (``past``: [B, heads, P, D/heads] each, or None) and to each other, unmasked ->
         (output [B, L, D], keys and values now covering P + L tokens)."""
         B, L, D = x.shape
-        q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = linear(self.qkv, x).view(B, L, 3, self.heads, D // self.heads
+                                           ).permute(2, 0, 3, 1, 4)
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
-        return self.proj(attend(q, k, v).transpose(1, 2).reshape(B, L, D)), (k, v)
+        return linear(self.proj, attend(q, k, v).transpose(1, 2).reshape(B, L, D)), (k, v)
 
 
 class Block(nn.Module):
@@ -246,7 +248,8 @@ class Block(nn.Module):
         return x + self.feed_forward(self.norm2(x))
 
     def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The MLP on x [B, L, D] -> [B, L, D] (``linear``: fused where it can be)."""
+        """The MLP on x [B, L, D] -> [B, L, D] (``linear``: fused where it can be). ``mlp``
+        stays a Sequential, GELU included, for its parameter names in checkpoints."""
         first, _, second = self.mlp
         return linear(second, linear(first, x, gelu=True))
 
