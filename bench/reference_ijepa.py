@@ -69,6 +69,7 @@ class MLP(nn.Module):
         self.drop = nn.Dropout(0.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, N, D] -> [B, N, D]."""
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
 
 
@@ -80,6 +81,7 @@ class Block(nn.Module):
         self.drop_path = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pre-norm block: x [B, N, D] -> [B, N, D]."""
         x = x + self.drop_path(self.attn(self.norm1(x)))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
@@ -90,6 +92,7 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(cfg.channels, cfg.dim, cfg.patch_size, cfg.patch_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Images [B, C, H, W] -> tokens [B, N, D], a transposed (channels-first) view."""
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
@@ -187,6 +190,7 @@ class ReferenceIJEPA(nn.Module):
 
     @torch.no_grad()
     def update_target(self, m: float) -> None:
+        """EMA with momentum ``m``, one parameter pair at a time."""
         for param_q, param_k in zip(self.encoder.parameters(),
                                     self.target_encoder.parameters(), strict=True):
             param_k.data.mul_(m).add_((1.0 - m) * param_q.detach().data)
