@@ -1,9 +1,9 @@
 """Counting a step's floating-point operations, the fused linear layers included.
 
 ``torch.utils.flop_counter`` knows PyTorch's matrix products but not oneDNN's linear with a
-fused bias and GELU (``worldmodel.jepa.vit.linear``, which a bf16 target pass takes on a
-CPU with native bf16): without its formula the counter would miss every product of that
-pass and report a flop ratio far below the step's real one.
+fused bias, GELU or residual add (``worldmodel.jepa.vit.linear``, which a bf16 target pass
+takes on a CPU with native bf16): without its formula the counter would miss every product
+of that pass and report a flop ratio far below the step's real one.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 
-def _fused_linear_flops(x_shape: torch.Size, weight_shape: torch.Size, *args,
-                        **kwargs) -> int:
-    """x [..., in] by weight [out, in]: two operations per multiply-add."""
-    rows = math.prod(x_shape[:-1])
-    return 2 * rows * weight_shape[0] * weight_shape[1]
+def _fused_linear_flops(x_shape: torch.Size, *args, **kwargs) -> int:
+    """x [..., in] by weight [out, in], two operations per multiply-add. The operator's
+    ``default`` overload takes (x, weight, bias, activation, ...), its ``binary`` one (a
+    residual added) (x, residual, weight, bias, ...): the activation's name tells them
+    apart."""
+    weight_shape = args[0] if isinstance(args[2], str) else args[1]
+    return 2 * math.prod(x_shape[:-1]) * weight_shape[0] * weight_shape[1]
 
 
 def flop_counter() -> FlopCounterMode:

@@ -783,6 +783,11 @@ def test_a_bf16_target_pass_with_the_bias_and_gelu_fused_matches_the_plain_layer
     plain = F.gelu(F.linear(x, first.weight.bfloat16(), first.bias.bfloat16()))
     assert fused.dtype == torch.bfloat16
     assert torch.allclose(fused.float(), plain.float(), atol=0.02, rtol=0.02)
+    second, residual = encoder.blocks[0].mlp[2], torch.randn(2, 16, 48).bfloat16()
+    with torch.inference_mode():
+        added = vit.linear(second, fused, residual=residual)
+        plain = residual + F.linear(fused, second.weight.bfloat16(), second.bias.bfloat16())
+    assert torch.allclose(added.float(), plain.float(), atol=0.03, rtol=0.02)
     images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
     with torch.autocast("cpu", dtype=torch.bfloat16), torch.inference_mode():
         tokens = encoder(images).float()

@@ -137,22 +137,29 @@ def _onednn_fused_linear() -> bool:
     return out.shape == want.shape and bool(torch.allclose(out.float(), want, atol=0.03))
 
 
-def linear(layer: nn.Linear, x: torch.Tensor, gelu: bool = False) -> torch.Tensor:
-    """``layer`` on x [..., in] -> [..., out], then the GELU if ``gelu``.
+def linear(layer: nn.Linear, x: torch.Tensor, gelu: bool = False,
+           residual: torch.Tensor | None = None) -> torch.Tensor:
+    """``layer`` on x [..., in] -> [..., out], then the GELU if ``gelu``, plus ``residual``
+    [..., out] if given.
 
     A bf16 CPU input outside autograd (a target-encoder pass, inference) takes oneDNN's
-    linear with the bias, and the GELU, fused into the product: PyTorch's addmm first
-    copies the bias into the whole output and the GELU is one more pass over it, and on a
-    CPU that multiplies bf16 fast such passes, not the products, bound the step (1% off an
-    I-JEPA step, docs/benchmarks.md). The fused operator has no backward, so with autograd
-    on, and anywhere else: the layer as it is."""
+    linear with the bias, and the GELU or the residual add, fused into the product:
+    PyTorch's addmm first copies the bias into the whole output, and the GELU or the add is
+    one more pass over it, and on a CPU that multiplies bf16 fast such passes, not the
+    products, bound the step (2% off an I-JEPA step, docs/benchmarks.md). The fused
+    operator has no backward, so with autograd on, and anywhere else: the layer as it is."""
     if (x.dtype != torch.bfloat16 or x.device.type != "cpu" or torch.is_grad_enabled()
-            or layer.bias is None or not _onednn_fused_linear()):
+            or layer.bias is None or (gelu and residual is not None)
+            or (residual is not None and residual.dtype != torch.bfloat16)
+            or not _onednn_fused_linear()):
         out = layer(x)
-        return F.gelu(out) if gelu else out
+        out = F.gelu(out) if gelu else out
+        return out if residual is None else residual + out
     weight, bias = layer.weight.to(torch.bfloat16), layer.bias.to(torch.bfloat16)
-    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "gelu" if gelu else "none",
-                                               [], "none" if gelu else "")
+    fused = torch.ops.mkldnn._linear_pointwise
+    if residual is not None:
+        return fused.binary(x, residual.contiguous(), weight, bias, "add")
+    return fused(x, weight, bias, "gelu" if gelu else "none", [], "none" if gelu else "")
 
 
 @dataclass(frozen=True)
@@ -201,10 +208,10 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
-                rows: Rows = None) -> torch.Tensor:
+                rows: Rows = None, residual: torch.Tensor | None = None) -> torch.Tensor:
         """x [B, L, D], mask [L, L] boolean (True: may attend) or None -> [B, L, D], or the
         outputs of ``rows`` alone [B, R, D]: their queries attend over the keys and values
-        of all L tokens."""
+        of all L tokens. ``residual`` (shaped as the output) is added to it (``linear``)."""
         B, L, D = x.shape
         q, k, v = linear(self.qkv, x).view(B, L, 3, self.heads, D // self.heads).unbind(2)
         if mask is not None and rows is not None:
@@ -214,7 +221,8 @@ class Attention(nn.Module):
             mask = mask[rows]
         q = take_rows(q, rows)
         out = attend(*(t.transpose(1, 2) for t in (q, k, v)), mask)
-        return linear(self.proj, out.transpose(1, 2).reshape(B, q.shape[1], D))
+        return linear(self.proj, out.transpose(1, 2).reshape(B, q.shape[1], D),
+                      residual=residual)
 
     def extend(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None
                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
@@ -244,14 +252,16 @@ class Block(nn.Module):
         """x [B, L, D], mask [L, L] as ``Attention`` -> [B, L, D], or ``rows`` only [B, R,
         D]: the other rows still give keys and values, but nothing else of theirs is
         computed."""
-        x = take_rows(x, rows) + self.attn(self.norm1(x), mask, rows)
-        return x + self.feed_forward(self.norm2(x))
+        x = self.attn(self.norm1(x), mask, rows, residual=take_rows(x, rows))
+        return self.feed_forward(self.norm2(x), residual=x)
 
-    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The MLP on x [B, L, D] -> [B, L, D] (``linear``: fused where it can be). ``mlp``
-        stays a Sequential, GELU included, for its parameter names in checkpoints."""
+    def feed_forward(self, x: torch.Tensor, residual: torch.Tensor | None = None
+                     ) -> torch.Tensor:
+        """The MLP on x [B, L, D] -> [B, L, D], plus ``residual`` if given (``linear``:
+        fused where it can be). ``mlp`` stays a Sequential, GELU included, for its
+        parameter names in checkpoints."""
         first, _, second = self.mlp
-        return linear(second, linear(first, x, gelu=True))
+        return linear(second, linear(first, x, gelu=True), residual=residual)
 
     @property
     def residual_outputs(self) -> tuple[nn.Linear, nn.Linear]:
@@ -265,7 +275,7 @@ class Block(nn.Module):
         tokens before them (``Attention.extend``) -> (x out, the cache extended by x)."""
         out, past = self.attn.extend(self.norm1(x), past)
         x = x + out
-        return x + self.feed_forward(self.norm2(x)), past
+        return self.feed_forward(self.norm2(x), residual=x), past
 
 
 def _init_weights(module: nn.Module) -> None:
