@@ -122,19 +122,23 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 
 @functools.cache
 def _onednn_fused_linear() -> bool:
-    """Whether oneDNN's linear with a fused bias and GELU runs here, checked once on a tiny
-    input against the unfused layer: a CPU with native bf16 and a PyTorch build that has
-    the operator (a private one, so a release that changes it turns the fusion off)."""
+    """Whether oneDNN's linear with a fused bias and GELU or residual add runs here, checked
+    once on a tiny input against the unfused layer: a CPU with native bf16 and a PyTorch
+    build that has the operator (a private one, so a release that changes it turns the
+    fusion off)."""
     if not bf16_native("cpu"):
         return False
     x = torch.linspace(-3, 3, 32).view(4, 8).bfloat16()
     weight, bias = torch.eye(8).bfloat16(), torch.full((8,), 0.5).bfloat16()
+    fused = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
     try:
-        out = torch.ops.mkldnn._linear_pointwise(x, weight, bias, "gelu", [], "none")
-    except (RuntimeError, AttributeError):
+        outs = (fused(x, weight, bias, "gelu", [], "none"),
+                fused.binary(x, x, weight, bias, "add"))
+    except (RuntimeError, AttributeError, TypeError):  # TypeError: no operator at all
         return False
-    want = F.gelu(x.float() + 0.5)
-    return out.shape == want.shape and bool(torch.allclose(out.float(), want, atol=0.03))
+    wants = (F.gelu(x.float() + 0.5), 2 * x.float() + 0.5)
+    return all(out.shape == want.shape and bool(torch.allclose(out.float(), want, atol=0.03))
+               for out, want in zip(outs, wants, strict=True))
 
 
 def linear(layer: nn.Linear, x: torch.Tensor, gelu: bool = False,
