@@ -56,13 +56,13 @@ import malloc_flag
 import torch
 import torch.nn.functional as F
 from flops import flop_counter
-from reference_ijepa import ReferenceIJEPA, init_as_reference
+from reference_ijepa import ReferenceIJEPA, apply_masks, ema_per_parameter, init_as_reference
 from reference_ijepa import VisionTransformer as ReferenceViT
 
 from worldmodel.jepa.masks import MultiBlockMasks
 from worldmodel.jepa.model import JEPA, JEPAConfig
 from worldmodel.jepa.pretrain import param_groups
-from worldmodel.jepa.vit import Predictor, VisionTransformer, ViTConfig, gather_tokens
+from worldmodel.jepa.vit import Predictor, VisionTransformer, ViTConfig
 from worldmodel.precision import bf16_native
 
 
@@ -160,18 +160,14 @@ def make_steps(bf16: bool, batch: int = 64, fixed_shapes: bool = True, draws: in
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             with torch.no_grad():
                 h = structure.target_encoder(x)
-                h = F.layer_norm(h, h.shape[-1:])
-                target = torch.cat([gather_tokens(h, t) for t in tgt.unbind(1)], dim=0)
+                target = apply_masks(F.layer_norm(h, h.shape[-1:]), list(tgt.unbind(1)))
             z = structure.context_encoder(x, keep=ctx)
             pred = predict_per_block(structure.predictor, z, ctx, tgt)
             loss = F.smooth_l1_loss(pred.float(), target.float())
         structure_opt.zero_grad(set_to_none=True)
         loss.backward()
         structure_opt.step()
-        with torch.no_grad():
-            for pk, pq in zip(structure.target_encoder.parameters(),
-                              structure.context_encoder.parameters(), strict=True):
-                pk.mul_(0.996).add_((1 - 0.996) * pq)
+        ema_per_parameter(structure.target_encoder, structure.context_encoder, 0.996)
 
     def supervised_step(draw: int) -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):

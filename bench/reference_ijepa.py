@@ -188,12 +188,17 @@ class ReferenceIJEPA(nn.Module):
         return torch.optim.AdamW([{"params": decay},
                                   {"params": no_decay, "weight_decay": 0.0}], lr=lr)
 
-    @torch.no_grad()
     def update_target(self, m: float) -> None:
-        """EMA with momentum ``m``, one parameter pair at a time."""
-        for param_q, param_k in zip(self.encoder.parameters(),
-                                    self.target_encoder.parameters(), strict=True):
-            param_k.data.mul_(m).add_((1.0 - m) * param_q.detach().data)
+        """EMA with momentum ``m`` (``ema_per_parameter``)."""
+        ema_per_parameter(self.target_encoder, self.encoder, m)
+
+
+@torch.no_grad()
+def ema_per_parameter(target: nn.Module, source: nn.Module, m: float) -> None:
+    """The reference's EMA: target <- m * target + (1 - m) * source, one parameter pair at
+    a time."""
+    for param_q, param_k in zip(source.parameters(), target.parameters(), strict=True):
+        param_k.data.mul_(m).add_((1.0 - m) * param_q.detach().data)
 
 
 def init_as_reference(model: ReferenceIJEPA, std: float = 0.02) -> None:

@@ -771,7 +771,7 @@ def test_run_log_keeps_the_columns_it_began_with(tmp_path):
 
 @pytest.mark.skipif(not vit._onednn_fused_linear(),
                     reason="oneDNN's fused linear needs native bf16 and its operator")
-def test_a_bf16_target_pass_with_the_bias_and_gelu_fused_matches_the_plain_layers(monkeypatch):
+def test_a_bf16_target_pass_with_its_layers_fused_matches_the_plain_layers(monkeypatch):
     torch.manual_seed(0)
     encoder = VisionTransformer(ViTConfig(image_size=32, patch_size=8, dim=48, depth=2,
                                           heads=3))
