@@ -283,6 +283,27 @@ def test_cpu_attention_matches_sdpa(masked):
         torch.testing.assert_close(g, r, atol=1e-5, rtol=1e-5)
 
 
+def test_cpu_attention_takes_sdpa_only_without_autograd_over_many_queries():
+    # An encoder's inference pass takes SDPA's kernel; a training pass and a rollout's
+    # few new tokens keep the batched products. Both give the same values.
+    gen = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 3, 40, 8, generator=gen, requires_grad=True)
+    k, v = (torch.randn(2, 3, 40, 8, generator=gen) for _ in range(2))
+
+    def kernels(q: torch.Tensor) -> tuple[set[str], torch.Tensor]:
+        with torch.profiler.profile() as ran:
+            out = attend(q, k, v)
+        return {event.key for event in ran.key_averages()}, out
+
+    trained, reference = kernels(q)
+    with torch.no_grad():
+        inferred, out = kernels(q)
+        few, _ = kernels(q[:, :, :2])
+    assert "aten::scaled_dot_product_attention" in inferred
+    assert "aten::scaled_dot_product_attention" not in trained | few
+    torch.testing.assert_close(out, reference.detach(), atol=1e-5, rtol=1e-5)
+
+
 def test_residual_outputs_start_smaller_with_depth():
     torch.manual_seed(0)
     encoder = VisionTransformer(ViTConfig(image_size=64, patch_size=8, dim=192, depth=6,
