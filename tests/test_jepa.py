@@ -417,6 +417,26 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(two_rooms_data, tm
     assert (tmp_path / "halves" / "pretrain.png").exists()
 
 
+@pytest.mark.filterwarnings("ignore:bf16=true:RuntimeWarning")  # emulated bf16 is obeyed
+def test_bf16_gives_way_to_fp32_for_good_once_the_error_is_below_its_rounding(two_rooms_data,
+                                                                            tmp_path):
+    # A threshold above any error: the first step runs in bf16, every later one in fp32,
+    # and a resumed run stays there. With 0, bf16 throughout.
+    def run(name: str, until: float, **kw) -> tuple[dict, list[int]]:
+        summary = pretrain(_cfg(two_rooms_data, tmp_path / name, bf16=True, log_every=1,
+                                steps=4, bf16_until_error=until, **kw))
+        return summary, [r["bf16"] for r in read_log(tmp_path / name / "log.csv")]
+
+    summary, bf16 = run("switched", 100.0)
+    assert summary["fp32_from_step"] == 1 and bf16 == [1, 0, 0, 0]
+    assert load(tmp_path / "switched" / "last.pt")["fp32_from"] == 1
+    first, _ = run("halves", 100.0, max_minutes=1e-9)
+    assert 1 <= first["steps"] < 4
+    assert run("halves", 100.0, resume=True)[1] == [1, 0, 0, 0]
+    summary, bf16 = run("kept", 0.0)
+    assert summary["fp32_from_step"] is None and bf16 == [1, 1, 1, 1]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_stop_signal_loses_no_step(two_rooms_data, tmp_path, signal_at_step, sig):
     """Ctrl-C or SIGTERM mid-step: that step finishes and is checkpointed (save_every is

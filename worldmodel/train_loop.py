@@ -41,6 +41,8 @@ class RunCheckpoint:
                  clock: Progress, config_key: str, resume_keys: tuple[str, ...]) -> None:
         self.path, self.module, self.optimizer, self.clock = path, module, optimizer, clock
         self.config_key, self.resume_keys = config_key, resume_keys
+        # what the trainer added to the checkpoint it resumed from (``save``'s ``extra``)
+        self.restored: dict[str, Any] = {}
 
     def save(self, step: int, config: dict[str, Any], extra: dict[str, Any]) -> None:
         """Write it; never over a good checkpoint with NaN or infinite weights."""
@@ -74,6 +76,7 @@ class RunCheckpoint:
         for group, settings in zip(self.optimizer.param_groups, asked, strict=True):
             group.update(settings)
         self.clock.load_state_dict(ckpt)
+        self.restored = {k: v for k, v in ckpt.items() if k not in ("model", "optimizer")}
         return int(ckpt["step"])
 
 

@@ -30,6 +30,19 @@ def prediction_loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torc
     raise ValueError(f"unknown prediction loss {kind!r}")
 
 
+def typical_error(loss: float, kind: str) -> float:
+    """The size of a typical |prediction - target| that a ``kind`` loss value implies:
+    sqrt(2 loss) for smooth L1 (its quadratic zone, where errors below 1 fall), sqrt(loss)
+    for MSE, the loss itself for L1."""
+    if kind == "smooth_l1":
+        return (2 * loss) ** 0.5
+    if kind == "mse":
+        return loss ** 0.5
+    if kind == "l1":
+        return loss
+    raise ValueError(f"unknown prediction loss {kind!r}")
+
+
 def vicreg(z: torch.Tensor, gamma: float = 1.0, cov_weight: float = 1.0) -> torch.Tensor:
     """Variance (std of every dimension at least ``gamma``) + covariance (off-diagonal
     covariance to zero) on embeddings z [N, D]."""

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from worldmodel.config import check_ranges, pick_device
 from worldmodel.data.dataset import EpisodeDataset
 from worldmodel.data.loaders import Clips, Frames, StepBatchSampler
-from worldmodel.distributed import Processes, all_finite, setup, teardown
+from worldmodel.distributed import Processes, all_finite, global_max, setup, teardown
 from worldmodel.precision import resolve_bf16
 from worldmodel.run_log import RunLog, plot_log, warn_if_collapsing
 from worldmodel.stop_signal import ignore_stop_signals
@@ -29,7 +29,7 @@ from .checkpoint import (
 from .crops import RandomResizedCrops
 from .masks import MaskCollator, MultiBlockMasks, TubeMasks, mask_sets
 from .model import JEPA, JEPAConfig
-from .objectives import check_loss, rankme
+from .objectives import check_loss, rankme, typical_error
 from .schedules import Cosine, Linear, Progress, WarmupCosine
 from .vit import ViTConfig, preset
 
@@ -88,6 +88,13 @@ class PretrainConfig:
     # at the default 1e-8 its steps shrink about 1,000-fold while weight decay goes on
     adam_eps: float = 1e-8
     bf16: bool | None = None  # None: where the device has native bf16 kernels
+    # With bf16 on, the run moves to fp32 for good once the prediction's typical error
+    # (against unit-scale targets: layer-normed features, or MAE's normalised patches)
+    # falls below this. bf16 rounds a value near 1 by up to 0.004, so below about 0.03 its
+    # rounding of targets and predictions is a large part of what is left to learn: on Two
+    # Rooms I-JEPA's loss then stalls at bf16's floor, 20-40x above fp32's, and its probe
+    # falls behind (docs/benchmarks.md). MAE's error stays far above it. 0: bf16 throughout.
+    bf16_until_error: float = 0.03
     # loader processes; None: 0 on a CPU, 1 on a GPU (see __post_init__)
     num_workers: int | None = None
     seed: int = 0
@@ -113,7 +120,7 @@ class PretrainConfig:
                                      "batch_size", "steps", "save_every", "log_every",
                                      "adam_eps", "mask_targets"),
                      non_negative=("reg_weight", "max_minutes", "lr", "min_lr", "warmup",
-                                   "grad_clip", "num_workers"))
+                                   "grad_clip", "num_workers", "bf16_until_error"))
         check_loss(self.loss)  # here too, to refuse it before any data is read
         for name in ("weight_decay", "ema"):
             if len(getattr(self, name)) != 2:
@@ -196,8 +203,8 @@ RESUME_KEYS = ("method", "objective", "model", "patch_size", "frames", "tubelet"
                "predictor_dim", "predictor_depth", "batch_size", "steps", "seed", "schedule")
 
 
-LOG_FIELDS = ("step", "loss", "prediction", "regulariser", "lr", "momentum", "rankme",
-              "images_per_s", "seconds")
+LOG_FIELDS = ("step", "loss", "prediction", "regulariser", "lr", "momentum", "bf16",
+              "rankme", "images_per_s", "seconds")
 
 
 class Pretrainer:
@@ -227,6 +234,8 @@ class Pretrainer:
                                         self.clock, "config", RESUME_KEYS)
         # what ran is what the checkpoint records: a resume on other hardware keeps it
         cfg.bf16 = resolve_bf16(cfg.bf16, procs.device)
+        # the step from which the run trains in fp32 (``bf16_until_error``); None: not yet
+        self.fp32_from: int | None = None if cfg.bf16 else 0
         # this run's progress bar, log and counts (set up by ``run``)
         self.bar, self.log = None, None
         self.images, self.last_rank = 0, None
@@ -239,7 +248,13 @@ class Pretrainer:
     def save(self) -> None:
         if self.procs.main:
             self.checkpoint.save(self.step, asdict(self.cfg), {
-                "image_size": self.data.meta.image_size, "env_id": self.data.meta.env_id})
+                "image_size": self.data.meta.image_size, "env_id": self.data.meta.env_id,
+                "fp32_from": self.fp32_from})
+
+    @property
+    def bf16(self) -> bool:
+        """Whether this step runs under bf16 autocast."""
+        return self.fp32_from is None
 
     # -- data ---------------------------------------------------------------------------
     def loader(self) -> torch.utils.data.DataLoader:
@@ -272,7 +287,8 @@ class Pretrainer:
                 group["weight_decay"] = self.wd(at)
         pixels = batch["pixels"].to(dev, non_blocking=True)
         ctx, tgt = mask_sets(batch, dev)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
+        bf16 = self.bf16
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
             loss, parts = self.module(pixels, ctx, tgt)
         if not all_finite(loss):
             raise TrainingError(
@@ -288,13 +304,22 @@ class Pretrainer:
         m = self.momentum(at)
         self.model.update_target(m)
         self.step += 1
-        return {"loss": loss.item(), "lr": self.lr(at_lr), "momentum": m,
-                **{k: float(v) for k, v in parts.items()}}
+        metrics = {"loss": loss.item(), "lr": self.lr(at_lr), "momentum": m, "bf16": int(bf16),
+                   **{k: float(v) for k, v in parts.items()}}
+        if bf16 and self.cfg.bf16_until_error > 0:
+            # every process moves at the same step: the largest error decides
+            error = global_max(typical_error(metrics["prediction"], self.model.cfg.loss))
+            if error < self.cfg.bf16_until_error:
+                self.fp32_from = self.step
+                if self.procs.main and self.cfg.progress:
+                    tqdm.write(f"step {self.step}: prediction error {error:.3g} is below "
+                               f"bf16_until_error={self.cfg.bf16_until_error}; fp32 from here")
+        return metrics
 
     @torch.no_grad()
     def embeddings(self, pixels: torch.Tensor) -> torch.Tensor:
         """Average-pooled encoder features [B, D] (for RankMe)."""
-        with torch.autocast(self.procs.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
+        with torch.autocast(self.procs.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             return self.model.encoder(pixels.to(self.procs.device)).float().mean(1)
 
     def after_step(self, batch, metrics: dict[str, float], log_row: bool) -> None:
@@ -314,6 +339,8 @@ class Pretrainer:
     def run(self) -> dict:
         cfg = self.cfg
         self.step = self.checkpoint.start(cfg.resume, asdict(cfg), self.procs.device)
+        if cfg.resume and cfg.bf16:  # where the interrupted run had moved to fp32, stay
+            self.fp32_from = self.checkpoint.restored.get("fp32_from")
         self.out.mkdir(parents=True, exist_ok=True)
         if self.procs.main:
             (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
@@ -329,6 +356,7 @@ class Pretrainer:
         summary = {"checkpoint": str(self.last), "steps": self.step, "seconds": round(seconds, 1),
                    "images_per_s": round(self.images / max(seconds, 1e-9), 1),
                    "steps_this_run": self.step - seen, "rankme": self.last_rank,
+                   "fp32_from_step": self.fp32_from if cfg.bf16 else None,
                    "peak_memory_mb": _peak_memory_mb(self.procs.device)}
         if stopped_by is not None:
             summary["stopped_by"] = stopped_by
