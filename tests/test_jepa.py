@@ -435,6 +435,11 @@ def test_bf16_gives_way_to_fp32_for_good_once_the_error_is_below_its_rounding(tw
     assert run("halves", 100.0, resume=True)[1] == [1, 0, 0, 0]
     summary, bf16 = run("kept", 0.0)
     assert summary["fp32_from_step"] is None and bf16 == [1, 1, 1, 1]
+    # the default: the switch for I-JEPA and MAE, bf16 throughout for V-JEPA
+    assert PretrainConfig(method="ijepa").bf16_until_error == 0.03
+    assert PretrainConfig(method="vjepa").bf16_until_error == 0.0
+    with pytest.raises(ValueError, match="bf16_until_error must be zero or more"):
+        PretrainConfig(bf16_until_error=-1.0)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

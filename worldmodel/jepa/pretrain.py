@@ -94,7 +94,9 @@ class PretrainConfig:
     # rounding of targets and predictions is a large part of what is left to learn: on Two
     # Rooms I-JEPA's loss then stalls at bf16's floor, 20-40x above fp32's, and its probe
     # falls behind (docs/benchmarks.md). MAE's error stays far above it. 0: bf16 throughout.
-    bf16_until_error: float = 0.03
+    # None: 0.03, but 0 for V-JEPA, whose clip probes fp32 did not lift while it cost a
+    # quarter of the steps (measured).
+    bf16_until_error: float | None = None
     # loader processes; None: 0 on a CPU, 1 on a GPU (see __post_init__)
     num_workers: int | None = None
     seed: int = 0
@@ -109,6 +111,8 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         if self.mask_sets is None:
             self.mask_sets = 2 if self.method == "vjepa" else 1
+        if self.bf16_until_error is None:
+            self.bf16_until_error = 0.0 if self.method == "vjepa" else 0.03
         if self.num_workers is None:
             # On a CPU the step's threads keep every core busy, so a worker process only
             # takes time from them, while a batch's frames and masks take under 2 ms in the
