@@ -76,7 +76,8 @@ class RunCheckpoint:
         for group, settings in zip(self.optimizer.param_groups, asked, strict=True):
             group.update(settings)
         self.clock.load_state_dict(ckpt)
-        self.restored = {k: v for k, v in ckpt.items() if k not in ("model", "optimizer")}
+        own = {self.config_key, "step", "model", "optimizer", *self.clock.state_dict()}
+        self.restored = {k: v for k, v in ckpt.items() if k not in own}
         return int(ckpt["step"])
 
 
