@@ -19,7 +19,13 @@ from worldmodel.jepa.masks import MaskCollator, MultiBlockMasks, TubeMasks, mask
 from worldmodel.jepa.model import JEPA, JEPAConfig
 from worldmodel.jepa.objectives import rankme, sigreg, vicreg
 from worldmodel.jepa.official import import_official
-from worldmodel.jepa.pretrain import PretrainConfig, Pretrainer, TrainingError, pretrain
+from worldmodel.jepa.pretrain import (
+    PretrainConfig,
+    Pretrainer,
+    TrainingError,
+    jepa_config,
+    pretrain,
+)
 from worldmodel.jepa.vit import (
     Predictor,
     TargetBlocks,
@@ -249,6 +255,42 @@ def test_predictor_mask_tokens_see_their_own_block_only():
     mask = layout.mask()
     torch.testing.assert_close(pred.blocks[0](x, mask, layout.targets),
                                pred.blocks[0](x, mask)[:, 5:])
+
+
+def test_per_block_predictor_is_one_full_attention_pass_per_block():
+    """per_block: each block's predictions are a pass over the context and that block's
+    mask tokens, all attending to all (the papers' predictor), so the context sees the
+    mask tokens; the shared pass's context does not, and with large weights they differ."""
+    torch.manual_seed(0)
+    pred = Predictor((4, 4), 32, dim=16, depth=2, heads=2, per_block=True)
+    with torch.no_grad():
+        for p in pred.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    ctx, cidx = torch.randn(2, 5, 32), torch.randint(0, 16, (2, 5))
+    tidx = torch.randint(0, 16, (2, 3, 4))
+    together = pred(ctx, cidx, tidx)
+    assert together.shape == (2, 3, 4, 32)
+    for j in range(3):
+        x = torch.cat([pred.embed(ctx) + pred.pos_embed[cidx],
+                       pred.mask_token + pred.pos_embed[tidx[:, j]]], 1)
+        for block in pred.blocks:
+            x = block(x)  # no mask: every token attends to every other
+        torch.testing.assert_close(together[:, j], pred.head(pred.norm(x[:, 5:])))
+    pred.per_block = False
+    assert not torch.allclose(pred(ctx, cidx, tidx), together, atol=1e-3)
+
+
+def test_the_predictor_pass_defaults_to_per_block_with_one_target_block(tmp_path):
+    base = dict(data=str(tmp_path), out=str(tmp_path / "run"))
+    assert PretrainConfig(**base).predictor_pass == "shared"  # I-JEPA's four blocks
+    assert PretrainConfig(**base, mask_targets=1).predictor_pass == "per_block"
+    assert PretrainConfig(**base, method="vjepa").predictor_pass == "per_block"  # tubes
+    assert PretrainConfig(**base, method="vjepa", predictor_pass="shared").predictor_pass \
+        == "shared"
+    with pytest.raises(ValueError, match="predictor_pass must be shared .* or per_block"):
+        PretrainConfig(**base, predictor_pass="blockwise")
+    model = JEPA(jepa_config(PretrainConfig(**base, method="vjepa"), 32))
+    assert model.predictor.per_block
 
 
 def test_encoder_rows_give_the_full_outputs_there():

@@ -22,6 +22,15 @@ from worldmodel.distributed import gather_batch
 from .objectives import METHOD_LOSS, check_loss, prediction_loss, sigreg, vicreg
 from .vit import Predictor, VisionTransformer, ViTConfig, gather_tokens
 
+PREDICTOR_PASSES = ("shared", "per_block")
+
+
+def check_predictor_pass(name: str | None) -> None:
+    """Refuse a predictor pass that is not one of PREDICTOR_PASSES (None: the default)."""
+    if name is not None and name not in PREDICTOR_PASSES:
+        raise ValueError(f"predictor_pass must be shared (one pass for every target block) or "
+                         f"per_block (one pass per block, the papers'), got {name!r}")
+
 
 @dataclass
 class JEPAConfig:
@@ -33,6 +42,7 @@ class JEPAConfig:
     predictor_dim: int = 96
     predictor_depth: int = 4
     predictor_heads: int = 3
+    predictor_pass: str = "shared"  # shared | per_block (Predictor)
     loss: str | None = None  # smooth_l1 | l1 | mse; None: the method's own (METHOD_LOSS)
     reg_weight: float = 1.0
 
@@ -41,6 +51,7 @@ class JEPAConfig:
             raise ValueError(f"method must be ijepa, vjepa or mae, got {self.method!r}")
         if self.objective not in ("ema", "vicreg", "sigreg"):
             raise ValueError(f"objective must be ema, vicreg or sigreg, got {self.objective!r}")
+        check_predictor_pass(self.predictor_pass)
         check_loss(self.loss)
         self.loss = self.loss or METHOD_LOSS[self.method]
         if self.encoder is None:
@@ -59,7 +70,8 @@ class JEPA(nn.Module):
         patch_pixels = enc.channels * enc.tubelet * enc.patch_size ** 2
         self.predictor = Predictor(enc.grid, enc.dim, cfg.predictor_dim, cfg.predictor_depth,
                                    cfg.predictor_heads,
-                                   out_dim=patch_pixels if cfg.method == "mae" else enc.dim)
+                                   out_dim=patch_pixels if cfg.method == "mae" else enc.dim,
+                                   per_block=cfg.predictor_pass == "per_block")
         self.target_encoder = None
         if cfg.objective == "ema" and cfg.method != "mae":
             self.target_encoder = copy.deepcopy(self.context_encoder).requires_grad_(False)

@@ -418,21 +418,27 @@ class Predictor(nn.Module):
     """Narrow ViT: context tokens + a learned mask token at each target position -> the
     target representations.
 
-    Several target blocks are predicted in one pass (``TargetBlocks``): the attention mask
-    lets each block's mask tokens see the context and their own block, and the context see
-    the context only (mask tokens carry nothing but a position), so each block gets exactly
-    the prediction it would get in a pass of its own, at a fraction of the cost of one pass
-    per block. Only the mask tokens' outputs are read, so the last block computes nothing
-    else.
+    ``per_block`` (the papers' predictor): each target block is predicted in a pass of its
+    own over a copy of the context and that block's mask tokens, all attending to all. With
+    one block (V-JEPA's tubes) that is the only pass.
+
+    Otherwise (``shared``, cheaper with several blocks) every block is predicted in one pass
+    over one copy of the context (``TargetBlocks``): each block's mask tokens see the
+    context and their own block, and the context sees the context only, since it is shared
+    by the blocks. So a block's prediction does not depend on the other blocks, but differs
+    from its own pass's in that the context never attends to the mask tokens (measured on
+    trained I-JEPA predictors: 5e-7 relative; docs/benchmarks.md). In both, only the mask
+    tokens' outputs are read, so the last block computes nothing else.
     """
 
     def __init__(self, grid: tuple[int, ...], in_dim: int, dim: int = 96, depth: int = 4,
-                 heads: int = 3, out_dim: int | None = None) -> None:
+                 heads: int = 3, out_dim: int | None = None, per_block: bool = False) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"predictor width {dim} is not divisible by its {heads} heads")
         if depth < 1:
             raise ValueError(f"predictor depth must be at least 1, got {depth}")
+        self.per_block = per_block
         self.embed = nn.Linear(in_dim, dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.register_buffer("pos_embed", sincos_positions(grid, dim), persistent=False)
@@ -450,11 +456,18 @@ class Predictor(nn.Module):
         K = context.shape[1]
         pos = self.pos_embed.to(context.dtype)
         x = self.embed(context) + pos[context_idx]
-        queries = self.mask_token.to(x.dtype) + pos[target_idx.reshape(B, J * M)]
-        x = torch.cat([x, queries], dim=1)
-        layout = TargetBlocks(K, J, M)
-        mask = layout.mask(x.device)  # once for every block
+        if self.per_block:  # block-major copies: [J * B, K + M, d]
+            x = x.repeat(J, 1, 1) if J > 1 else x
+            targets = target_idx.transpose(0, 1).reshape(J * B, M)
+            mask, rows = None, slice(K, None)
+        else:  # [B, K + J * M, d]
+            targets = target_idx.reshape(B, J * M)
+            layout = TargetBlocks(K, J, M)
+            mask, rows = layout.mask(x.device), layout.targets  # once for every block
+        x = torch.cat([x, self.mask_token.to(x.dtype) + pos[targets]], dim=1)
         for block in self.blocks[:-1]:
             x = block(x, mask)
-        x = self.blocks[-1](x, mask, layout.targets)
-        return self.head(self.norm(x)).reshape(B, J, M, -1)
+        x = self.head(self.norm(self.blocks[-1](x, mask, rows)))
+        if self.per_block:
+            return x.view(J, B, M, -1).transpose(0, 1)
+        return x.reshape(B, J, M, -1)
