@@ -280,11 +280,12 @@ def test_per_block_predictor_is_one_full_attention_pass_per_block():
     assert not torch.allclose(pred(ctx, cidx, tidx), together, atol=1e-3)
 
 
-def test_the_predictor_pass_defaults_to_per_block_with_one_target_block(tmp_path):
+def test_the_predictor_pass_defaults_to_per_block_for_vjepa_alone(tmp_path):
     base = dict(data=str(tmp_path), out=str(tmp_path / "run"))
     assert PretrainConfig(**base).predictor_pass == "shared"  # I-JEPA's four blocks
-    assert PretrainConfig(**base, mask_targets=1).predictor_pass == "per_block"
     assert PretrainConfig(**base, method="vjepa").predictor_pass == "per_block"  # tubes
+    assert PretrainConfig(**base, method="mae", frames=4, tubelet=2).predictor_pass \
+        == "shared"
     assert PretrainConfig(**base, method="vjepa", predictor_pass="shared").predictor_pass \
         == "shared"
     with pytest.raises(ValueError, match="predictor_pass must be shared .* or per_block"):

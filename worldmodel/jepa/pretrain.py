@@ -69,8 +69,9 @@ class PretrainConfig:
     predictor_heads: int = 3
     # shared: every target block predicted in one pass, the context attending to itself
     # only; per_block: a pass per block on a copy of the context, all tokens attending to
-    # all (the papers'). None: per_block with one target block (V-JEPA's tubes, where it
-    # costs no more), shared with several (I-JEPA's four: 1.2x fewer flops a step)
+    # all (the papers'). None: per_block for V-JEPA (one target, its tubes' union: no
+    # dearer, the same probes), shared for I-JEPA (its four blocks: a 1.2x faster step, the
+    # same probes) and MAE (on clips its probes fell with per_block; docs/benchmarks.md)
     predictor_pass: str | None = None
     # the prediction loss: smooth_l1 | l1 | mse; None: the method's own (JEPAConfig
     # resolves it from METHOD_LOSS: smooth L1 for ijepa, l1 for vjepa, mse for mae)
@@ -118,8 +119,7 @@ class PretrainConfig:
             self.mask_sets = 2 if self.method == "vjepa" else 1
         check_predictor_pass(self.predictor_pass)
         if self.predictor_pass is None:
-            one_block = self.video or self.mask_targets == 1
-            self.predictor_pass = "per_block" if one_block else "shared"
+            self.predictor_pass = "per_block" if self.method == "vjepa" else "shared"
         if self.bf16_until_error is None:
             self.bf16_until_error = 0.0 if self.method == "vjepa" else 0.03
         if self.num_workers is None:
