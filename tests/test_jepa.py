@@ -622,6 +622,14 @@ def test_resume_refuses_a_different_run(two_rooms_data, tmp_path):
         pretrain(_cfg(two_rooms_data, tmp_path / "run", model="tiny", resume=True))
     with pytest.raises(CheckpointError, match="no checkpoint"):
         pretrain(_cfg(two_rooms_data, tmp_path / "empty", resume=True))
+    # made before predictor_pass was a setting: it ran the shared pass
+    ckpt = load(tmp_path / "run" / "last.pt")
+    del ckpt["config"]["predictor_pass"]
+    torch.save(ckpt, tmp_path / "run" / "last.pt")
+    pretrain(_cfg(two_rooms_data, tmp_path / "run", steps=3, resume=True))
+    with pytest.raises(CheckpointError, match="predictor_pass='shared'"):
+        pretrain(_cfg(two_rooms_data, tmp_path / "run", steps=3, resume=True,
+                      predictor_pass="per_block"))
 
 
 def test_nan_loss_stops_with_the_last_good_checkpoint_intact(two_rooms_data, tmp_path,

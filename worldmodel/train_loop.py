@@ -7,7 +7,7 @@ stop signal arrives: on every process at the same step) is this one loop.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -38,9 +38,11 @@ class RunCheckpoint:
     course)."""
 
     def __init__(self, path: Path, module: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                 clock: Progress, config_key: str, resume_keys: tuple[str, ...]) -> None:
+                 clock: Progress, config_key: str, resume_keys: tuple[str, ...],
+                 before: Mapping[str, Any] | None = None) -> None:
         self.path, self.module, self.optimizer, self.clock = path, module, optimizer, clock
         self.config_key, self.resume_keys = config_key, resume_keys
+        self.before = before  # resume keys' values in checkpoints made before they existed
         # what the trainer added to the checkpoint it resumed from (``save``'s ``extra``)
         self.restored: dict[str, Any] = {}
 
@@ -67,7 +69,7 @@ class RunCheckpoint:
             raise CheckpointError(f"resume=true but there is no checkpoint at {self.path}; "
                                   "drop resume=true to start a new run")
         ckpt = load(self.path, map_location=device)
-        check_same_run(ckpt[self.config_key], config, self.resume_keys, self.path)
+        check_same_run(ckpt[self.config_key], config, self.resume_keys, self.path, self.before)
         load_matching(self.module, ckpt["model"], f"checkpoint {self.path}")
         # The checkpoint gives the optimiser's moments; the settings stay the ones this run
         # asks for (load_state_dict would bring back the saved eps or a constant decay).

@@ -6,6 +6,7 @@ A checkpoint is a dict of state dicts plus the resolved config (plain data) and 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +65,16 @@ def expect_kind(ckpt: dict[str, Any], path: str | Path, kind: str) -> None:
 
 
 def check_same_run(saved: dict[str, Any], asked: dict[str, Any], keys: tuple[str, ...],
-                   path: str | Path) -> None:
+                   path: str | Path, before: Mapping[str, Any] | None = None) -> None:
     """Refuse to resume ``path`` (made with config ``saved``) into a run asking for
-    ``asked`` when they differ on one of ``keys``: the run would silently change course."""
+    ``asked`` when they differ on one of ``keys``: the run would silently change course.
+    ``before``: what a key meant in checkpoints written before it was a setting."""
+    before = before or {}
     for key in keys:
-        if saved.get(key) != asked.get(key):
+        made = saved[key] if key in saved else before.get(key)
+        if made != asked.get(key):
             raise CheckpointError(
-                f"cannot resume {path}: it was made with {key}={saved.get(key)!r}, this run "
+                f"cannot resume {path}: it was made with {key}={made!r}, this run "
                 f"asks for {asked.get(key)!r}; ask for the same or start another out="
             )
 

@@ -216,6 +216,8 @@ def model_from_checkpoint(path: str | Path) -> tuple[JEPA, dict]:
 RESUME_KEYS = ("method", "objective", "model", "patch_size", "frames", "tubelet",
                "predictor_dim", "predictor_depth", "predictor_pass", "batch_size", "steps",
                "seed", "schedule")
+# What a run made before one of RESUME_KEYS was a setting ran with.
+RESUME_BEFORE = {"predictor_pass": "shared"}
 
 
 LOG_FIELDS = ("step", "loss", "prediction", "regulariser", "lr", "momentum", "bf16",
@@ -246,7 +248,7 @@ class Pretrainer:
         self.momentum = Linear(cfg.ema[0], cfg.ema[1], total)
         self.step = 0
         self.checkpoint = RunCheckpoint(self.out / "last.pt", self.model, self.optimizer,
-                                        self.clock, "config", RESUME_KEYS)
+                                        self.clock, "config", RESUME_KEYS, RESUME_BEFORE)
         # what ran is what the checkpoint records: a resume on other hardware keeps it
         cfg.bf16 = resolve_bf16(cfg.bf16, procs.device)
         # the step from which the run trains in fp32 (``bf16_until_error``); None: not yet

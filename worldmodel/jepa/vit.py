@@ -427,7 +427,7 @@ class Predictor(nn.Module):
     context and their own block, and the context sees the context only, since it is shared
     by the blocks. So a block's prediction does not depend on the other blocks, but differs
     from its own pass's in that the context never attends to the mask tokens (measured on
-    trained I-JEPA predictors: 5e-7 relative; docs/benchmarks.md). In both, only the mask
+    trained I-JEPA predictors: 5e-7 to 1e-5 relative; docs/benchmarks.md). In both, only the mask
     tokens' outputs are read, so the last block computes nothing else.
     """
 
