@@ -202,11 +202,15 @@ def param_groups(model: torch.nn.Module) -> list[dict]:
                                                "decay": False}]
 
 
+# What runs made before a setting existed ran with (their checkpoints' configs lack it).
+BEFORE_SETTINGS = {"predictor_pass": "shared"}
+
+
 def model_from_checkpoint(path: str | Path) -> tuple[JEPA, dict]:
     """A pretrained JEPA and the config that made it."""
     ckpt = load(path)
     expect_kind(ckpt, path, "pretrain")
-    cfg = PretrainConfig(**ckpt["config"])
+    cfg = PretrainConfig(**{**BEFORE_SETTINGS, **ckpt["config"]})
     model = JEPA(jepa_config(cfg, ckpt["image_size"]))
     load_matching(model, ckpt["model"], f"checkpoint {path}")
     return model, ckpt
@@ -216,8 +220,6 @@ def model_from_checkpoint(path: str | Path) -> tuple[JEPA, dict]:
 RESUME_KEYS = ("method", "objective", "model", "patch_size", "frames", "tubelet",
                "predictor_dim", "predictor_depth", "predictor_pass", "batch_size", "steps",
                "seed", "schedule")
-# What a run made before one of RESUME_KEYS was a setting ran with.
-RESUME_BEFORE = {"predictor_pass": "shared"}
 
 
 LOG_FIELDS = ("step", "loss", "prediction", "regulariser", "lr", "momentum", "bf16",
@@ -248,7 +250,7 @@ class Pretrainer:
         self.momentum = Linear(cfg.ema[0], cfg.ema[1], total)
         self.step = 0
         self.checkpoint = RunCheckpoint(self.out / "last.pt", self.model, self.optimizer,
-                                        self.clock, "config", RESUME_KEYS, RESUME_BEFORE)
+                                        self.clock, "config", RESUME_KEYS, BEFORE_SETTINGS)
         # what ran is what the checkpoint records: a resume on other hardware keeps it
         cfg.bf16 = resolve_bf16(cfg.bf16, procs.device)
         # the step from which the run trains in fp32 (``bf16_until_error``); None: not yet
