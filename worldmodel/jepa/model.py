@@ -25,9 +25,9 @@ from .vit import Predictor, VisionTransformer, ViTConfig, gather_tokens
 PREDICTOR_PASSES = ("shared", "per_block")
 
 
-def check_predictor_pass(name: str | None) -> None:
-    """Refuse a predictor pass that is not one of PREDICTOR_PASSES (None: the default)."""
-    if name is not None and name not in PREDICTOR_PASSES:
+def check_predictor_pass(name: str) -> None:
+    """Refuse a predictor pass that is not one of PREDICTOR_PASSES."""
+    if name not in PREDICTOR_PASSES:
         raise ValueError(f"predictor_pass must be shared (one pass for every target block) or "
                          f"per_block (one pass per block, the papers'), got {name!r}")
 

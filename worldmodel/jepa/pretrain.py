@@ -33,6 +33,10 @@ from .objectives import check_loss, rankme, typical_error
 from .schedules import Cosine, Linear, Progress, WarmupCosine
 from .vit import ViTConfig, preset
 
+# The settings whose None means the method's own value (each field's comment says why).
+DEFAULTS = {"mask_sets": 1, "predictor_pass": "shared", "bf16_until_error": 0.03}
+VJEPA_DEFAULTS = {"mask_sets": 2, "predictor_pass": "per_block", "bf16_until_error": 0.0}
+
 
 @dataclass
 class PretrainConfig:
@@ -115,13 +119,10 @@ class PretrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.mask_sets is None:
-            self.mask_sets = 2 if self.method == "vjepa" else 1
+        for name, value in (VJEPA_DEFAULTS if self.method == "vjepa" else DEFAULTS).items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
         check_predictor_pass(self.predictor_pass)
-        if self.predictor_pass is None:
-            self.predictor_pass = "per_block" if self.method == "vjepa" else "shared"
-        if self.bf16_until_error is None:
-            self.bf16_until_error = 0.0 if self.method == "vjepa" else 0.03
         if self.num_workers is None:
             # On a CPU the step's threads keep every core busy, so a worker process only
             # takes time from them, while a batch's frames and masks take under 2 ms in the
