@@ -110,21 +110,26 @@ def setup(batch: int = 64, fixed_shapes: bool = True, draws: int = 64) -> Setup:
                  drawn=[masks.sample(batch, step) for step in range(draws)])
 
 
-def make_steps(bf16: bool, batch: int = 64, fixed_shapes: bool = True, draws: int = 64
-               ) -> dict[str, Callable[[int], None]]:
+def make_steps(bf16: bool, batch: int = 64, fixed_shapes: bool = True, draws: int = 64,
+               compile: bool = False) -> dict[str, Callable[[int], None]]:
     """The steps by kind: this project's I-JEPA, the reference's, the structure, and a
-    supervised step of this project's encoder and of the reference's. Each is a function of
-    the mask draw it trains on (an index below ``draws``, the mask draws made up front; the
-    supervised steps ignore it)."""
+    supervised step of this project's encoder and of the reference's; with ``compile``,
+    this project's I-JEPA and supervised steps compiled too (`jepa pretrain compile=true`).
+    Each is a function of the mask draw it trains on (an index below ``draws``, the mask
+    draws made up front; the supervised steps ignore it)."""
     s = setup(batch, fixed_shapes, draws)
     jepa, opt, encoder, head, sup_opt = s.jepa, s.opt, s.encoder, s.head, s.sup_opt
     x, y, drawn = s.x, s.y, s.drawn
 
-    def jepa_step_of(model: JEPA, optimiser: torch.optim.Optimizer) -> Callable[[int], None]:
+    def jepa_step_of(model: JEPA, optimiser: torch.optim.Optimizer,
+                     compiled: bool = False) -> Callable[[int], None]:
+        # as `jepa pretrain compile=true` compiles it
+        loss_of = torch.compile(model, dynamic=True) if compiled else model
+
         def step(draw: int) -> None:
             ctx, tgt = drawn[draw]
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                loss, _ = model(x, ctx, tgt)
+                loss, _ = loss_of(x, ctx, tgt)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -170,12 +175,15 @@ def make_steps(bf16: bool, batch: int = 64, fixed_shapes: bool = True, draws: in
         structure_opt.step()
         ema_per_parameter(structure.target_encoder, structure.context_encoder, 0.996)
 
-    def supervised_step(draw: int) -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = F.cross_entropy(head(encoder(x).mean(1)).float(), y)
-        sup_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        sup_opt.step()
+    def supervised_step_of(encode: Callable[[torch.Tensor], torch.Tensor]
+                           ) -> Callable[[int], None]:
+        def step(draw: int) -> None:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = F.cross_entropy(head(encode(x).mean(1)).float(), y)
+            sup_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            sup_opt.step()
+        return step
 
     # the issue puts the reference's step at about the cost of this one (0.93-1.08)
     ref_encoder, ref_head = ReferenceViT(ENCODER), torch.nn.Linear(192, 10)
@@ -189,35 +197,57 @@ def make_steps(bf16: bool, batch: int = 64, fixed_shapes: bool = True, draws: in
         ref_sup_opt.step()
         ref_sup_opt.zero_grad()
 
-    return {"ijepa": jepa_step_of(jepa, opt),
-            "ijepa per block": jepa_step_of(per_block, per_block_opt),
-            "reference": reference_step, "structure": structure_step,
-            "supervised": supervised_step, "reference supervised": reference_supervised_step}
+    steps = {"ijepa": jepa_step_of(jepa, opt),
+             "ijepa per block": jepa_step_of(per_block, per_block_opt),
+             "reference": reference_step, "structure": structure_step,
+             "supervised": supervised_step_of(encoder),
+             "reference supervised": reference_supervised_step}
+    if compile:
+        twin = JEPA(JEPAConfig(encoder=ENCODER, predictor_dim=96, predictor_depth=4))
+        twin.load_state_dict(jepa.state_dict())
+        twin_opt = torch.optim.AdamW(param_groups(twin), lr=1e-4, fused=True)
+        steps["ijepa compiled"] = jepa_step_of(twin, twin_opt, compiled=True)
+        steps["supervised compiled"] = supervised_step_of(torch.compile(encoder))
+    return steps
 
 
 MASKS = {"shapes drawn per step": False, "fixed shapes": True}  # -> fixed_shapes
 
 
 def measure(bf16: bool, steps: int, repeats: int, batch: int = 64,
-            old_windows: bool = False) -> list[dict]:
+            old_windows: bool = False, compile: bool = False) -> list[dict]:
     """Mean seconds per step of each kind over the same ``steps`` mask draws, best of
     ``repeats``, and each kind's flops over those draws -> a result row per mask sampler.
     In each repeat every kind runs in turn (both samplers' I-JEPA, reference and structure
     steps, then the supervised steps both rows compare with), so a repeat's ratios share
     the host's load of that minute. ``old_windows``: each repeat on the next ``steps`` draws instead
-    (the biased protocol)."""
+    (the biased protocol). ``compile``: the compiled kinds too, each compiled (and run over
+    every draw, so that no compiling falls in a timed repeat) before the timing."""
     draws = steps * (repeats if old_windows else 1)
+    compiled = ("ijepa compiled",) if compile else ()
     kinds = {}
     for masks, fixed in MASKS.items():
-        made = make_steps(bf16, batch, fixed, draws)
-        for kind in ("ijepa", "ijepa per block", "reference", "structure"):
+        made = make_steps(bf16, batch, fixed, draws, compile)
+        for kind in ("ijepa", "ijepa per block", "reference", "structure", *compiled):
             kinds[masks, kind] = made[kind]
-    for kind in ("supervised", "reference supervised"):  # no masks: one of each
+    # no masks: one of each
+    for kind in ("supervised", "reference supervised", *(("supervised compiled",) * compile)):
         kinds[kind] = made[kind]
-    for f in kinds.values():
+    def is_compiled(kind: str | tuple[str, str]) -> bool:
+        return (kind if isinstance(kind, str) else kind[1]).endswith("compiled")
+
+    compile_seconds = {}
+    for kind, f in kinds.items():
+        start = time.perf_counter()
         f(0)
+        if is_compiled(kind):
+            for draw in range(draws):
+                f(draw)
+            compile_seconds[kind] = time.perf_counter() - start
     flops = {}  # mean per step over the timed draws: the context size varies with the masks
     for kind, f in kinds.items():
+        if is_compiled(kind):  # the same arithmetic as the eager kind
+            continue
         with flop_counter() as counter:
             for draw in range(draws):
                 f(draw)
@@ -269,6 +299,20 @@ def measure(bf16: bool, steps: int, repeats: int, batch: int = 64,
             "structure_gflop": round(flops[struct] / 1e9, 1),
             "supervised_gflop": round(flops[sup] / 1e9, 1),
             "ijepa_over_supervised_flops": round(flops[ij] / flops[sup], 3)})
+        if compile:
+            comp, sup_comp = (masks, "ijepa compiled"), "supervised compiled"
+            rows[-1].update({
+                "ijepa_compiled_images_per_s": round(batch / best[comp], 1),
+                "ijepa_compiled_speedup_over_reference": round(best[ref] / best[comp], 3),
+                "ijepa_compiled_speedup_over_reference_paired": round(
+                    paired(ref) / paired(comp), 3),
+                "ijepa_compiled_speedup_over_ijepa_paired": round(paired(ij) / paired(comp), 3),
+                "ijepa_compiled_over_supervised_time_paired": round(paired(comp), 3),
+                "ijepa_compiled_over_supervised_compiled_time_paired": round(
+                    paired(comp) / paired(sup_comp), 3),
+                "supervised_compiled_images_per_s": round(batch / best[sup_comp], 1),
+                "ijepa_compile_seconds": round(compile_seconds[comp], 1),
+                "supervised_compile_seconds": round(compile_seconds[sup_comp], 1)})
     return rows
 
 
@@ -278,6 +322,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--old-windows", action="store_true",
                         help="each repeat on new draws, as before (biased: see the docstring)")
+    parser.add_argument("--compile", action="store_true",
+                        help="time the I-JEPA and supervised steps compiled too "
+                             "(`jepa pretrain compile=true`; minutes of compiling first)")
     args = malloc_flag.parse_args(parser)
     # bf16 rows only where it is native: elsewhere it is emulated, many times slower
     native = bf16_native("cpu")
@@ -285,7 +332,8 @@ def main() -> None:
         print("no native bf16 on this CPU: fp32 rows only")
     precisions = (False, True) if native else (False,)
     for bf16 in precisions:
-        for row in measure(bf16, args.steps, args.repeats, old_windows=args.old_windows):
+        for row in measure(bf16, args.steps, args.repeats, old_windows=args.old_windows,
+                           compile=args.compile):
             print(json.dumps(row), flush=True)
 
 

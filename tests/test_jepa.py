@@ -257,6 +257,42 @@ def test_predictor_mask_tokens_see_their_own_block_only():
                                pred.blocks[0](x, mask)[:, 5:])
 
 
+def test_compiled_loss_is_the_eager_loss_with_one_graph_for_every_context_size():
+    """The loss compiled with dynamic shapes (``compile=true``) gives the eager loss and
+    gradients, and the paper's masks, whose context size changes from step to step, do not
+    make it compile again for each size (a slice's bound did: one graph per size)."""
+    from torch._dynamo.testing import CompileCounterWithBackend
+
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    cfg = JEPAConfig(encoder=ViTConfig(image_size=64, patch_size=8, **TINY), predictor_dim=16,
+                     predictor_depth=2, predictor_heads=2)
+    eager = JEPA(cfg)
+    compiled = JEPA(cfg)
+    compiled.load_state_dict(eager.state_dict())
+    counter = CompileCounterWithBackend("aot_eager")  # AOTAutograd's tracing, no codegen
+    loss_of = torch.compile(compiled, backend=counter, dynamic=True)
+    masks = MultiBlockMasks(grid=cfg.encoder.grid)
+    x = torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8)
+    sizes, graphs = [], []
+    for step in range(9):
+        ctx, tgt = masks.sample(4, step)
+        sizes.append(ctx.shape[1])
+        want, got = eager(x, ctx, tgt)[0], loss_of(x, ctx, tgt)[0]
+        torch.testing.assert_close(got, want)
+        want.backward()
+        got.backward()
+        graphs.append(counter.frame_count)
+    for (name, a), b in zip(eager.named_parameters(), compiled.parameters(), strict=True):
+        if a.grad is not None:
+            torch.testing.assert_close(b.grad, a.grad, msg=name)
+    # After the first steps (whose sizes may coincide, which the compiler first assumes
+    # holds) new context sizes come and no new graph does.
+    assert set(sizes[3:]) - set(sizes[:3])
+    assert graphs[-1] == graphs[2]
+    torch._dynamo.reset()
+
+
 def test_per_block_predictor_is_one_full_attention_pass_per_block():
     """per_block: each block's predictions are a pass over the context and that block's
     mask tokens, all attending to all (the papers' predictor), so the context sees the
@@ -303,7 +339,7 @@ def test_encoder_rows_give_the_full_outputs_there():
     x = torch.randint(0, 255, (3, 3, 32, 32), dtype=torch.uint8)
     rows = torch.tensor([[0, 5, 5, 15], [1, 2, 3, 4], [15, 14, 0, 7]])
     torch.testing.assert_close(vit(x, rows=rows), gather_tokens(vit(x), rows))
-    with pytest.raises(ValueError, match="slice"):
+    with pytest.raises(ValueError, match="the index they start at"):
         vit.blocks[0](torch.randn(3, 16, TINY["dim"]), torch.ones(16, 16, dtype=torch.bool),
                       rows)
 
@@ -458,6 +494,28 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(two_rooms_data, tm
     for x, y in zip(straight, halves, strict=True):
         assert x["loss"] == pytest.approx(y["loss"]) and x["rankme"] == pytest.approx(y["rankme"])
     assert (tmp_path / "halves" / "pretrain.png").exists()
+
+
+def test_compile_trains_the_run_eager_would(two_rooms_data, tmp_path, monkeypatch):
+    """``compile=true`` runs the step's loss through torch.compile (here its AOTAutograd
+    tracing without code generation, which CI has no time for) and ends on the weights the
+    eager run ends on."""
+    compiled, real_compile = [], torch.compile
+
+    def compile_spy(module, **kw):
+        compiled.append(module)
+        return real_compile(module, backend="aot_eager", **kw)
+
+    torch._dynamo.reset()
+    pretrain(_cfg(two_rooms_data, tmp_path / "eager", steps=4))
+    monkeypatch.setattr(torch, "compile", compile_spy)
+    pretrain(_cfg(two_rooms_data, tmp_path / "compiled", steps=4, compile=True))
+    assert len(compiled) == 1
+    a = load(tmp_path / "eager" / "last.pt")["model"]
+    b = load(tmp_path / "compiled" / "last.pt")["model"]
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], msg=key)
+    torch._dynamo.reset()
 
 
 @pytest.mark.filterwarnings("ignore:bf16=true:RuntimeWarning")  # emulated bf16 is obeyed

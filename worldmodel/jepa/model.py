@@ -146,7 +146,9 @@ class JEPA(nn.Module):
         # The last block computes the target rows alone (repeats included) when they are
         # fewer than the tokens: the rest of its output would never be read.
         few = rows.shape[1] < self.cfg.encoder.num_tokens
-        with torch.inference_mode():
+        # the compiler takes no_grad, not inference_mode
+        quiet = torch.no_grad() if torch.compiler.is_compiling() else torch.inference_mode()
+        with quiet:
             h = self.target_encoder(pixels, rows=rows if few else None)
             target = F.layer_norm(h, h.shape[-1:])
             if not few:

@@ -156,9 +156,11 @@ def linear(layer: nn.Linear, x: torch.Tensor, gelu: bool = False,
     PyTorch's addmm first copies the bias into the whole output, and the GELU or the add is
     one more pass over it, and on a CPU that multiplies bf16 fast such passes, not the
     products, bound the step (2% off an I-JEPA step, docs/benchmarks.md). The fused
-    operator has no backward, so with autograd on, and anywhere else: the layer as it is."""
+    operator has no backward, so with autograd on, under torch.compile (which cannot trace
+    it, and fuses these passes itself), and anywhere else: the layer as it is."""
     if (x.dtype != torch.bfloat16 or x.device.type != "cpu" or torch.is_grad_enabled()
-            or layer.bias is None or (gelu and residual is not None)
+            or torch.compiler.is_compiling() or layer.bias is None
+            or (gelu and residual is not None)
             or (residual is not None and residual.dtype != torch.bfloat16)
             or not _onednn_fused_linear()):
         out = layer(x)
@@ -182,9 +184,9 @@ class TargetBlocks:
     size: int
 
     @property
-    def targets(self) -> slice:
-        """The mask tokens' rows."""
-        return slice(self.context, None)
+    def targets(self) -> int:
+        """The mask tokens' rows: every row from this one on (``Rows``)."""
+        return self.context
 
     def mask(self, device: torch.device | str = "cpu") -> torch.Tensor:
         """Boolean attention mask [L, L] (True: may attend), L = context + blocks * size."""
@@ -194,19 +196,21 @@ class TargetBlocks:
         return (key == -1) | (query == key)
 
 
-# The rows a block computes outputs for: all of them (None), a range shared by the batch
-# (slice), or each example's own token indices (a [B, R] tensor). Every row still gives
-# keys and values; only the rows whose outputs are read are computed further.
-Rows = slice | torch.Tensor | None
+# The rows a block computes outputs for: all of them (None), every row from an index on,
+# shared by the batch (an int), or each example's own token indices (a [B, R] tensor).
+# Every row still gives keys and values; only the rows whose outputs are read are computed
+# further. An index, not a slice: torch.compile keeps an int symbolic where it would fix a
+# slice's bound, and compile again for every context size.
+Rows = int | torch.Tensor | None
 
 
 def take_rows(x: torch.Tensor, rows: Rows) -> torch.Tensor:
     """x [B, L, ...] -> the ``rows`` of each example [B, R, ...]."""
     if rows is None:
         return x
-    if isinstance(rows, slice):
-        return x[:, rows]
-    return gather_tokens(x, rows)
+    if torch.is_tensor(rows):
+        return gather_tokens(x, rows)
+    return x.narrow(1, rows, x.shape[1] - rows)
 
 
 class Attention(nn.Module):
@@ -224,10 +228,10 @@ class Attention(nn.Module):
         B, L, D = x.shape
         q, k, v = linear(self.qkv, x).view(B, L, 3, self.heads, D // self.heads).unbind(2)
         if mask is not None and rows is not None:
-            if not isinstance(rows, slice):
+            if torch.is_tensor(rows):
                 raise ValueError("an attention mask is shared by the batch; per-example rows "
-                                 "cannot index it: pass the rows as a slice")
-            mask = mask[rows]
+                                 "cannot index it: pass the rows as the index they start at")
+            mask = mask.narrow(0, rows, L - rows)
         q = take_rows(q, rows)
         out = attend(*(t.transpose(1, 2) for t in (q, k, v)), mask)
         return linear(self.proj, out.transpose(1, 2).reshape(B, q.shape[1], D),
@@ -459,7 +463,7 @@ class Predictor(nn.Module):
         if self.per_block:  # block-major copies: [J * B, K + M, d]
             x = x.repeat(J, 1, 1) if J > 1 else x
             targets = target_idx.transpose(0, 1).reshape(J * B, M)
-            mask, rows = None, slice(K, None)
+            mask, rows = None, K
         else:  # [B, K + J * M, d]
             targets = target_idx.reshape(B, J * M)
             layout = TargetBlocks(K, J, M)
