@@ -67,7 +67,7 @@ from reference_ijepa import ReferenceIJEPA, apply_masks, ema_per_parameter, init
 from reference_ijepa import VisionTransformer as ReferenceViT
 
 from worldmodel.jepa.masks import MultiBlockMasks
-from worldmodel.jepa.model import JEPA, JEPAConfig
+from worldmodel.jepa.model import JEPA, JEPAConfig, compile_loss
 from worldmodel.jepa.pretrain import param_groups
 from worldmodel.jepa.vit import VisionTransformer, ViTConfig
 from worldmodel.precision import bf16_native
@@ -124,7 +124,7 @@ def make_steps(bf16: bool, batch: int = 64, fixed_shapes: bool = True, draws: in
     def jepa_step_of(model: JEPA, optimiser: torch.optim.Optimizer,
                      compiled: bool = False) -> Callable[[int], None]:
         # as `jepa pretrain compile=true` compiles it
-        loss_of = torch.compile(model, dynamic=True) if compiled else model
+        loss_of = compile_loss(model) if compiled else model
 
         def step(draw: int) -> None:
             ctx, tgt = drawn[draw]

@@ -10,10 +10,12 @@ collapsing by the regulariser).
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+import torch.fx.experimental._config
 import torch.nn.functional as F
 from torch import nn
 
@@ -56,6 +58,22 @@ class JEPAConfig:
         self.loss = self.loss or METHOD_LOSS[self.method]
         if self.encoder is None:
             self.encoder = ViTConfig()
+
+
+def compile_loss(module: nn.Module, backend: str | Callable = "inductor"
+                 ) -> Callable[..., tuple[torch.Tensor, dict]]:
+    """``module`` (a JEPA, or one wrapped for DDP) compiled for the step's loss, forward
+    and backward: ``jepa pretrain compile=true``. Dynamic shapes, so that one graph serves
+    every mask size; and sizes that happen to coincide in a batch (a target block of as many
+    tokens as the context) are not taken to be equal, which would compile a second graph
+    at the next batch. ``backend``: torch.compile's."""
+    compiled = torch.compile(module, dynamic=True, backend=backend)
+
+    def loss_of(*args: Any) -> tuple[torch.Tensor, dict]:
+        with torch.fx.experimental._config.patch(use_duck_shape=False):
+            return compiled(*args)
+
+    return loss_of
 
 
 class JEPA(nn.Module):
@@ -144,8 +162,9 @@ class JEPA(nn.Module):
         indices per mask set -> [B, R_s, D] each, constants to autograd."""
         rows = torch.cat(flat, 1)
         # The last block computes the target rows alone (repeats included) when they are
-        # fewer than the tokens: the rest of its output would never be read.
-        few = rows.shape[1] < self.cfg.encoder.num_tokens
+        # fewer than the tokens: the rest of its output would never be read. Compiled, it
+        # always does: a branch on the mask's size would be a second graph to compile.
+        few = rows.shape[1] < self.cfg.encoder.num_tokens or torch.compiler.is_compiling()
         # the compiler takes no_grad, not inference_mode
         quiet = torch.no_grad() if torch.compiler.is_compiling() else torch.inference_mode()
         with quiet:
