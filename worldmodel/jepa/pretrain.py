@@ -107,10 +107,10 @@ class PretrainConfig:
     # None: 0.03, but 0 for V-JEPA, whose clip probes fp32 did not lift while it cost a
     # quarter of the steps (measured).
     bf16_until_error: float | None = None
-    # torch.compile the loss's forward and backward (dynamic shapes: one graph serves every
-    # mask size). On this project's CPUs 1.09-1.16x faster a step after 80-110 s of
-    # compiling (about 25 s from the compiler's cache in a later run), and once more when
-    # bf16 gives way to fp32: a gain for long runs, a loss for a 5-minute one
+    # torch.compile the loss's forward and backward (``compile_loss``: one graph for every
+    # mask size). On this project's CPUs 1.07-1.13x faster a bf16 step, 1.02-1.07x fp32,
+    # after 80-110 s of compiling (seconds from the cache of an earlier run), and as long
+    # again when bf16 gives way to fp32: a gain for long runs, a loss for a 5-minute one
     compile: bool = False
     # loader processes; None: 0 on a CPU, 1 on a GPU (see __post_init__)
     num_workers: int | None = None
