@@ -231,8 +231,10 @@ def measure(bf16: bool, steps: int, repeats: int, batch: int = 64,
         for kind in ("ijepa", "ijepa per block", "reference", "structure", *compiled):
             kinds[masks, kind] = made[kind]
     # no masks: one of each
-    for kind in ("supervised", "reference supervised", *(("supervised compiled",) * compile)):
+    for kind in ("supervised", "reference supervised",
+                 *(("supervised compiled",) if compile else ())):
         kinds[kind] = made[kind]
+
     def is_compiled(kind: str | tuple[str, str]) -> bool:
         return (kind if isinstance(kind, str) else kind[1]).endswith("compiled")
 

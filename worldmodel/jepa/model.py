@@ -9,13 +9,14 @@ collapsing by the regulariser).
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.fx.experimental._config
 import torch.nn.functional as F
 from torch import nn
 
@@ -68,9 +69,14 @@ def compile_loss(module: nn.Module, backend: str | Callable = "inductor"
     tokens as the context) are not taken to be equal, which would compile a second graph
     at the next batch. ``backend``: torch.compile's."""
     compiled = torch.compile(module, dynamic=True, backend=backend)
+    try:  # a private setting: a release without it compiles a second graph, nothing worse
+        from torch.fx.experimental import _config as shapes
+        distinct_sizes = functools.partial(shapes.patch, use_duck_shape=False)
+    except (ImportError, AttributeError):
+        distinct_sizes = contextlib.nullcontext
 
     def loss_of(*args: Any) -> tuple[torch.Tensor, dict]:
-        with torch.fx.experimental._config.patch(use_duck_shape=False):
+        with distinct_sizes():
             return compiled(*args)
 
     return loss_of
