@@ -500,7 +500,7 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(two_rooms_data, tm
 def test_compile_trains_the_run_eager_would(two_rooms_data, tmp_path, monkeypatch):
     """``compile=true`` runs the step's loss through torch.compile (here its AOTAutograd
     tracing without code generation, which CI has no time for) and ends on the weights the
-    eager run ends on."""
+    eager run ends on; on a CPU with no C++ compiler it is refused before any step."""
     compiled, real_compile = [], torch.compile
 
     def compile_spy(module, **kw):
@@ -517,6 +517,11 @@ def test_compile_trains_the_run_eager_would(two_rooms_data, tmp_path, monkeypatc
     for key in a:
         torch.testing.assert_close(b[key], a[key], msg=key)
     torch._dynamo.reset()
+    # with no C++ compiler to build the compiled step, refused before any step, by name
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(ValueError, match="needs a C\\+\\+ compiler .* compile=false"):
+        pretrain(_cfg(two_rooms_data, tmp_path / "no-compiler", compile=True))
+    assert not (tmp_path / "no-compiler" / "last.pt").exists()
 
 
 @pytest.mark.filterwarnings("ignore:bf16=true:RuntimeWarning")  # emulated bf16 is obeyed

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +61,19 @@ class JEPAConfig:
         self.loss = self.loss or METHOD_LOSS[self.method]
         if self.encoder is None:
             self.encoder = ViTConfig()
+
+
+def check_can_compile(device: torch.device) -> None:
+    """Refuse ``compile=true`` on a CPU with no C++ compiler before any step runs: the
+    compiler's CPU code is C++, built by $CXX or g++ (torch would fail at the first step)."""
+    if device.type != "cpu":
+        return
+    cxx = os.environ.get("CXX", "g++")
+    if shutil.which(cxx) is None:
+        raise ValueError(f"compile=true on a CPU needs a C++ compiler to build the compiled "
+                         f"step, and {cxx!r} ($CXX, or g++ when unset) is not on the PATH: "
+                         "install one (e.g. apt install g++) or set CXX to it, or leave "
+                         "compile=false")
 
 
 def compile_loss(module: nn.Module, backend: str | Callable = "inductor"
