@@ -14,6 +14,7 @@ import copy
 import functools
 import os
 import shutil
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,15 +66,16 @@ class JEPAConfig:
 
 def check_can_compile(device: torch.device) -> None:
     """Refuse ``compile=true`` on a CPU with no C++ compiler before any step runs: the
-    compiler's CPU code is C++, built by $CXX or g++ (torch would fail at the first step)."""
+    compiler's CPU code is C++, built by $CXX or else, as inductor looks for it, g++
+    (clang++ on macOS); torch would fail at the first step."""
     if device.type != "cpu":
         return
-    cxx = os.environ.get("CXX", "g++")
+    cxx = os.environ.get("CXX", "clang++" if sys.platform == "darwin" else "g++")
     if shutil.which(cxx) is None:
         raise ValueError(f"compile=true on a CPU needs a C++ compiler to build the compiled "
-                         f"step, and {cxx!r} ($CXX, or g++ when unset) is not on the PATH: "
-                         "install one (e.g. apt install g++) or set CXX to it, or leave "
-                         "compile=false")
+                         f"step, and {cxx!r} ($CXX, or the platform's default when unset) is "
+                         "not on the PATH: install one (e.g. apt install g++) or set CXX "
+                         "to it, or leave compile=false")
 
 
 def compile_loss(module: nn.Module, backend: str | Callable = "inductor"
