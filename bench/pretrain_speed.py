@@ -202,11 +202,8 @@ def make_steps(bf16: bool, batch: int = 64, fixed_shapes: bool = True, draws: in
              "reference": reference_step, "structure": structure_step,
              "supervised": supervised_step_of(encoder),
              "reference supervised": reference_supervised_step}
-    if compile:
-        twin = JEPA(JEPAConfig(encoder=ENCODER, predictor_dim=96, predictor_depth=4))
-        twin.load_state_dict(jepa.state_dict())
-        twin_opt = torch.optim.AdamW(param_groups(twin), lr=1e-4, fused=True)
-        steps["ijepa compiled"] = jepa_step_of(twin, twin_opt, compiled=True)
+    if compile:  # the eager kinds' models and optimisers, compiled
+        steps["ijepa compiled"] = jepa_step_of(jepa, opt, compiled=True)
         steps["supervised compiled"] = supervised_step_of(torch.compile(encoder))
     return steps
 

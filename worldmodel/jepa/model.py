@@ -84,7 +84,11 @@ def compile_loss(module: nn.Module, backend: str | Callable = "inductor"
     and backward: ``jepa pretrain compile=true``. Dynamic shapes, so that one graph serves
     every mask size; and sizes that happen to coincide in a batch (a target block of as many
     tokens as the context) are not taken to be equal, which would compile a second graph
-    at the next batch. ``backend``: torch.compile's."""
+    at the next batch. ``backend``: torch.compile's; with inductor on a CPU, a C++ compiler
+    must be there (``check_can_compile``)."""
+    if backend == "inductor":
+        params = next(module.parameters(), None)
+        check_can_compile(params.device if params is not None else torch.device("cpu"))
     compiled = torch.compile(module, dynamic=True, backend=backend)
     try:  # a private setting: a release without it compiles a second graph, nothing worse
         from torch.fx.experimental import _config as shapes
@@ -187,9 +191,10 @@ class JEPA(nn.Module):
         # The last block computes the target rows alone (repeats included) when they are
         # fewer than the tokens: the rest of its output would never be read. Compiled, it
         # always does: a branch on the mask's size would be a second graph to compile.
-        few = rows.shape[1] < self.cfg.encoder.num_tokens or torch.compiler.is_compiling()
+        compiling = torch.compiler.is_compiling()
+        few = rows.shape[1] < self.cfg.encoder.num_tokens or compiling
         # the compiler takes no_grad, not inference_mode
-        quiet = torch.no_grad() if torch.compiler.is_compiling() else torch.inference_mode()
+        quiet = torch.no_grad() if compiling else torch.inference_mode()
         with quiet:
             h = self.target_encoder(pixels, rows=rows if few else None)
             target = F.layer_norm(h, h.shape[-1:])
