@@ -461,6 +461,29 @@ def test_regularisers_penalise_collapse():
     assert rankme(spread) > 12 and rankme(collapsed[:, :1] * torch.ones(1, 16)) < 2
 
 
+def test_sigreg_is_lejepas_test_statistic():
+    """N times the integral, as LeJEPA has it: on normal samples about the same at every
+    batch size (so one weight serves any batch), on a batch collapsed to a point N times a
+    constant; and computed in fp32 under bf16 autocast, as without it."""
+    gen = torch.Generator().manual_seed(0)
+
+    def mean_on_normal(n: int) -> float:
+        return sum(sigreg(torch.randn(n, 32, generator=gen), generator=gen).item()
+                   for _ in range(20)) / 20
+
+    small, large = mean_on_normal(16), mean_on_normal(256)
+    assert 0.5 < small < 2 and large == pytest.approx(small, rel=0.15)
+    point = [sigreg(torch.zeros(n, 32)).item() for n in (16, 256)]
+    assert point[1] == pytest.approx(16 * point[0]) and point[0] > 4 * small
+    z = torch.randn(16, 32, generator=gen)
+    plain = sigreg(z, generator=torch.Generator().manual_seed(1))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under = sigreg(z, generator=torch.Generator().manual_seed(1))
+        covariance = vicreg(z)
+    assert under.dtype == torch.float32 and under.item() == plain.item()
+    assert covariance.item() == vicreg(z).item()
+
+
 def test_bad_shapes_are_clear_errors():
     with pytest.raises(ValueError, match="not divisible by the patch size"):
         ViTConfig(image_size=30, patch_size=8)

@@ -25,7 +25,7 @@ from torch import nn
 
 from worldmodel.distributed import gather_batch
 
-from .objectives import METHOD_LOSS, check_loss, prediction_loss, sigreg, vicreg
+from .objectives import METHOD_LOSS, REG_WEIGHT, check_loss, prediction_loss, sigreg, vicreg
 from .vit import Predictor, VisionTransformer, ViTConfig, gather_tokens
 
 PREDICTOR_PASSES = ("shared", "per_block")
@@ -50,13 +50,15 @@ class JEPAConfig:
     predictor_heads: int = 3
     predictor_pass: str = "shared"  # shared | per_block (Predictor)
     loss: str | None = None  # smooth_l1 | l1 | mse; None: the method's own (METHOD_LOSS)
-    reg_weight: float = 1.0
+    reg_weight: float | None = None  # None: the objective's own (REG_WEIGHT)
 
     def __post_init__(self) -> None:
         if self.method not in ("ijepa", "vjepa", "mae"):
             raise ValueError(f"method must be ijepa, vjepa or mae, got {self.method!r}")
-        if self.objective not in ("ema", "vicreg", "sigreg"):
+        if self.objective not in REG_WEIGHT:
             raise ValueError(f"objective must be ema, vicreg or sigreg, got {self.objective!r}")
+        if self.reg_weight is None:
+            self.reg_weight = REG_WEIGHT[self.objective]
         check_predictor_pass(self.predictor_pass)
         check_loss(self.loss)
         self.loss = self.loss or METHOD_LOSS[self.method]

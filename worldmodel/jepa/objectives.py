@@ -10,6 +10,9 @@ PREDICTION_LOSSES = ("smooth_l1", "l1", "mse")
 # Each method's loss as its reference code has it (the I-JEPA paper writes an L2
 # distance, its code smooth L1).
 METHOD_LOSS = {"ijepa": "smooth_l1", "vjepa": "l1", "mae": "mse"}
+# Each regulariser's weight against the prediction loss: SIGReg's is LeJEPA's lambda of
+# 0.05 (its loss is (1 - lambda) prediction + lambda SIGReg; a ratio of 0.05 / 0.95).
+REG_WEIGHT = {"ema": 0.0, "vicreg": 1.0, "sigreg": 0.05 / 0.95}
 
 
 def check_loss(loss: str | None) -> None:
@@ -45,34 +48,41 @@ def typical_error(loss: float, kind: str) -> float:
 
 def vicreg(z: torch.Tensor, gamma: float = 1.0, cov_weight: float = 1.0) -> torch.Tensor:
     """Variance (std of every dimension at least ``gamma``) + covariance (off-diagonal
-    covariance to zero) on embeddings z [N, D]."""
-    z = z.float()
-    z = z - z.mean(0)
-    std = (z.var(0) + 1e-4).sqrt()
-    variance = F.relu(gamma - std).mean()
-    n, d = z.shape
-    cov = (z.T @ z) / max(1, n - 1)
-    off = cov - torch.diag(torch.diag(cov))
-    return variance + cov_weight * off.pow(2).sum() / d
+    covariance to zero) on embeddings z [N, D], in fp32 even under autocast."""
+    with torch.autocast(z.device.type, enabled=False):  # a small product: keep it exact
+        z = z.float()
+        z = z - z.mean(0)
+        std = (z.var(0) + 1e-4).sqrt()
+        variance = F.relu(gamma - std).mean()
+        n, d = z.shape
+        cov = (z.T @ z) / max(1, n - 1)
+        off = cov - torch.diag(torch.diag(cov))
+        return variance + cov_weight * off.pow(2).sum() / d
 
 
-def sigreg(z: torch.Tensor, slices: int = 256, knots: int = 17,
+def sigreg(z: torch.Tensor, slices: int = 256, knots: int = 17, t_max: float = 3.0,
            generator: torch.Generator | None = None) -> torch.Tensor:
     """SIGReg (LeJEPA): along random directions, the embeddings' 1-D distribution should be
-    a standard normal. Epps-Pulley statistic between the empirical characteristic function
-    and exp(-t^2/2), on t in [-5, 5] with Gaussian weights, averaged over ``slices``."""
-    z = z.float()
-    d = z.shape[1]
-    u = torch.randn(d, slices, generator=generator, device=z.device)
-    u = u / u.norm(dim=0, keepdim=True)
-    x = z @ u  # [N, S]
-    t = torch.linspace(-5, 5, knots, device=z.device)
-    xt = x[..., None] * t  # [N, S, K]
-    real, imag = torch.cos(xt).mean(0), torch.sin(xt).mean(0)  # [S, K]
-    target = torch.exp(-t.pow(2) / 2)
-    err = (real - target).pow(2) + imag.pow(2)
-    weight = torch.exp(-t.pow(2) / 2)
-    return torch.trapezoid(err * weight, t, dim=-1).mean()
+    a standard normal. z [N, D] -> the Epps-Pulley statistic
+    N * int |ecf(t) - exp(-t^2/2)|^2 exp(-t^2/2) dt over t in [-t_max, t_max], averaged over
+    ``slices`` random unit directions.
+
+    The N makes it a test statistic: for normal samples its expectation is the same at
+    any batch size, so one weight serves every batch (the paper's). The error is even in t,
+    so the integral is twice the half line's (trapezoid on ``knots`` points of [0, t_max]).
+    In fp32 even under autocast (a few small products)."""
+    with torch.autocast(z.device.type, enabled=False):
+        z = z.float()
+        n, d = z.shape
+        u = torch.randn(d, slices, generator=generator, device=z.device)
+        u = u / u.norm(dim=0, keepdim=True)
+        t = torch.linspace(0, t_max, knots, device=z.device)
+        normal = torch.exp(-t.square() / 2)
+        step = torch.full_like(t, 2 * t_max / (knots - 1))  # doubled: the half line
+        step[[0, -1]] /= 2
+        xt = (z @ u).unsqueeze(-1) * t  # [N, S, K]
+        err = (xt.cos().mean(0) - normal).square() + xt.sin().mean(0).square()  # [S, K]
+        return (n * err @ (step * normal)).mean()
 
 
 @torch.no_grad()

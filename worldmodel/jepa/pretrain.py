@@ -29,7 +29,7 @@ from .checkpoint import (
 from .crops import RandomResizedCrops
 from .masks import MaskCollator, MultiBlockMasks, TubeMasks, mask_sets
 from .model import JEPA, JEPAConfig, check_predictor_pass, compile_loss
-from .objectives import check_loss, rankme, typical_error
+from .objectives import REG_WEIGHT, check_loss, rankme, typical_error
 from .schedules import Cosine, Linear, Progress, WarmupCosine
 from .vit import ViTConfig, preset
 
@@ -80,7 +80,9 @@ class PretrainConfig:
     # the prediction loss: smooth_l1 | l1 | mse; None: the method's own (JEPAConfig
     # resolves it from METHOD_LOSS: smooth L1 for ijepa, l1 for vjepa, mse for mae)
     loss: str | None = None
-    reg_weight: float = 1.0
+    # the regulariser's weight (objective vicreg or sigreg); None: the objective's own
+    # (REG_WEIGHT: 1 for VICReg, LeJEPA's 0.05 / 0.95 for SIGReg)
+    reg_weight: float | None = None
     batch_size: int = 64  # global, split over processes
     steps: int = 2000
     max_minutes: float = 0.0  # stop (and checkpoint) after this much wall-clock; 0: none
@@ -127,6 +129,8 @@ class PretrainConfig:
         for name, value in (VJEPA_DEFAULTS if self.method == "vjepa" else DEFAULTS).items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
+        if self.reg_weight is None:  # an unknown objective is refused with the model's config
+            self.reg_weight = REG_WEIGHT.get(self.objective, 0.0)
         check_predictor_pass(self.predictor_pass)
         if self.num_workers is None:
             # On a CPU the step's threads keep every core busy, so a worker process only
