@@ -25,7 +25,14 @@ from torch import nn
 
 from worldmodel.distributed import gather_batch
 
-from .objectives import METHOD_LOSS, REG_WEIGHT, check_loss, prediction_loss, sigreg, vicreg
+from .objectives import (
+    METHOD_LOSS,
+    check_loss,
+    prediction_loss,
+    reg_weight_of,
+    sigreg,
+    vicreg,
+)
 from .vit import Predictor, VisionTransformer, ViTConfig, gather_tokens
 
 PREDICTOR_PASSES = ("shared", "per_block")
@@ -55,10 +62,7 @@ class JEPAConfig:
     def __post_init__(self) -> None:
         if self.method not in ("ijepa", "vjepa", "mae"):
             raise ValueError(f"method must be ijepa, vjepa or mae, got {self.method!r}")
-        if self.objective not in REG_WEIGHT:
-            raise ValueError(f"objective must be ema, vicreg or sigreg, got {self.objective!r}")
-        if self.reg_weight is None:
-            self.reg_weight = REG_WEIGHT[self.objective]
+        self.reg_weight = reg_weight_of(self.objective, self.reg_weight)
         check_predictor_pass(self.predictor_pass)
         check_loss(self.loss)
         self.loss = self.loss or METHOD_LOSS[self.method]

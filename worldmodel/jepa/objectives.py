@@ -15,6 +15,14 @@ METHOD_LOSS = {"ijepa": "smooth_l1", "vjepa": "l1", "mae": "mse"}
 REG_WEIGHT = {"ema": 0.0, "vicreg": 1.0, "sigreg": 0.05 / 0.95}
 
 
+def reg_weight_of(objective: str, weight: float | None) -> float:
+    """The regulariser's weight: ``weight``, or when None the objective's own (REG_WEIGHT);
+    an objective other than ema, vicreg or sigreg is refused."""
+    if objective not in REG_WEIGHT:
+        raise ValueError(f"objective must be ema, vicreg or sigreg, got {objective!r}")
+    return REG_WEIGHT[objective] if weight is None else weight
+
+
 def check_loss(loss: str | None) -> None:
     """Refuse a prediction loss other than ``PREDICTION_LOSSES`` or None (the method's)."""
     if loss not in (None, *PREDICTION_LOSSES):

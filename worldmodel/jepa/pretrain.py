@@ -29,7 +29,7 @@ from .checkpoint import (
 from .crops import RandomResizedCrops
 from .masks import MaskCollator, MultiBlockMasks, TubeMasks, mask_sets
 from .model import JEPA, JEPAConfig, check_predictor_pass, compile_loss
-from .objectives import REG_WEIGHT, check_loss, rankme, typical_error
+from .objectives import check_loss, rankme, reg_weight_of, typical_error
 from .schedules import Cosine, Linear, Progress, WarmupCosine
 from .vit import ViTConfig, preset
 
@@ -129,8 +129,7 @@ class PretrainConfig:
         for name, value in (VJEPA_DEFAULTS if self.method == "vjepa" else DEFAULTS).items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
-        if self.reg_weight is None:  # an unknown objective is refused with the model's config
-            self.reg_weight = REG_WEIGHT.get(self.objective, 0.0)
+        self.reg_weight = reg_weight_of(self.objective, self.reg_weight)
         check_predictor_pass(self.predictor_pass)
         if self.num_workers is None:
             # On a CPU the step's threads keep every core busy, so a worker process only
