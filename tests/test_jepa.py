@@ -99,6 +99,16 @@ def test_causal_tube_masks_leave_the_clips_end_to_the_targets():
         TubeMasks(context_time=0.0)
 
 
+def test_forecast_masks_give_the_whole_start_and_predict_the_whole_end():
+    masks = TubeMasks(grid=(4, 4, 4), context_time=0.75, context_tubes=False)
+    for step in (0, 1):  # a short- and a long-range draw with tubes; both the same without
+        ctx, tgt = masks.sample(3, step)
+        assert ctx.tolist() == [list(range(48))] * 3
+        assert tgt.shape == (3, 1, 16) and tgt[:, 0].tolist() == [list(range(48, 64))] * 3
+    with pytest.raises(ValueError, match="context_time below 1"):
+        TubeMasks(context_tubes=False)  # no time left for the targets
+
+
 def test_collator_gives_each_process_its_share_of_the_global_masks():
     from tensordict import TensorDict
 
@@ -656,6 +666,14 @@ def test_mask_settings_reach_the_collator(two_rooms_data, tmp_path):
     with pytest.raises(ValueError, match="one time step"):
         PretrainConfig(method="vjepa", frames=2, tubelet=2, context_time=0.5)
     assert PretrainConfig(method="vjepa", context_time=0.5).context_time == 0.5
+    with pytest.raises(ValueError, match="context_tubes shapes V-JEPA's tube masks"):
+        PretrainConfig(method="ijepa", context_tubes=False)
+    with pytest.raises(ValueError, match="context_time below 1"):
+        PretrainConfig(method="vjepa", context_tubes=False)
+    # one forecast a step: further sets would repeat it
+    assert PretrainConfig(method="vjepa", context_time=0.5, context_tubes=False).mask_sets == 1
+    with pytest.raises(ValueError, match="set mask_sets=1"):
+        PretrainConfig(method="vjepa", context_time=0.5, context_tubes=False, mask_sets=2)
     cfg = _cfg(two_rooms_data, tmp_path / "masks", mask_targets=2, target_scale=[0.25, 0.25],
                context_scale=[1.0, 1.0])
     trainer = Pretrainer(cfg, Processes(0, 1, torch.device("cpu")))
@@ -674,6 +692,15 @@ def test_mask_settings_reach_the_collator(two_rooms_data, tmp_path):
     for ctx, tgt in zip(contexts, targets, strict=True):
         assert ctx.max() < n // 2
         assert all(set(range(n // 2, n)) <= set(t.tolist()) for t in tgt.flatten(1))
+    assert pretrain(cfg)["steps"] == 2
+    # and with no tubes the loader forecasts the second half from the whole first
+    cfg = _cfg(two_rooms_data, tmp_path / "forecast", method="vjepa", frames=4, tubelet=2,
+               context_time=0.5, context_tubes=False, steps=2)
+    contexts, targets = mask_sets(next(iter(Pretrainer(cfg, Processes(
+        0, 1, torch.device("cpu"))).loader())))
+    assert len(contexts) == 1
+    assert (contexts[0] == torch.arange(n // 2)).all()
+    assert (targets[0][:, 0] == torch.arange(n // 2, n)).all()
     assert pretrain(cfg)["steps"] == 2
 
 

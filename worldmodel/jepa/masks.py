@@ -141,6 +141,12 @@ class TubeMasks:
     clip; below it the blocks' tubes stop there and every later token is a target, so the
     predictor foresees the clip's end from its start. (Where the only thing that moves is
     small, a tube hides it in every frame and leaves nothing to infer it from.)
+
+    ``context_tubes`` False (with ``context_time`` below 1): no tubes at all, the context
+    is the whole of the clip's start and the target the whole of its end, the same for
+    every clip and step: the end forecast from everything before it. Where the agent is a
+    sliver of the scene, this is what makes it worth encoding: a tube hides it from the
+    context most of the time (docs/benchmarks.md).
     """
 
     grid: tuple[int, int, int] = (4, 8, 8)
@@ -151,12 +157,17 @@ class TubeMasks:
     aspect: tuple[float, float] = (0.75, 1.5)
     min_context: int = 4
     context_time: float = 1.0
+    context_tubes: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.context_time <= 1:
             raise ValueError(f"context_time is the fraction of the clip's time steps the "
                              f"context may span, in (0, 1]; got {self.context_time}")
+        if not self.context_tubes and self.context_time == 1:
+            raise ValueError("context_tubes=false leaves the targets only the time after the "
+                             "context, but context_time=1 spans the whole clip: set "
+                             "context_time below 1 (e.g. 0.5) or leave context_tubes true")
         if self.context_time < 1 and self.grid[0] < 2:
             raise ValueError(f"context_time={self.context_time} splits a clip in time, but its "
                              f"grid {tuple(self.grid)} has one time step: use clips of at least "
@@ -174,6 +185,10 @@ class TubeMasks:
         gen = step_generator(self.seed, step, stream)
         T, H, W = self.grid
         Tc = self.context_steps
+        if not self.context_tubes:
+            cut = Tc * H * W
+            return (torch.arange(cut).expand(batch, -1).contiguous(),
+                    torch.arange(cut, T * H * W).expand(batch, 1, -1).contiguous())
         blocks, scale = ((self.short_blocks, self.short_scale) if (step + stream) % 2 == 0
                          else (self.long_blocks, self.long_scale))
         size = _block_size(gen, (H, W), (scale, scale), self.aspect)

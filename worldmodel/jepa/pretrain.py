@@ -59,8 +59,12 @@ class PretrainConfig:
     # vjepa: the fraction of the clip's time steps the context spans (V-JEPA's
     # max_temporal_keep); below 1 every later token is a target (causal masks)
     context_time: float = TubeMasks.context_time
+    # vjepa: false (with context_time below 1) drops the tubes: the context is the whole of
+    # the clip's start, the target the whole of its end (TubeMasks)
+    context_tubes: bool = TubeMasks.context_tubes
     # mask sets (context + targets) per sample, all served by one target-encoder pass.
-    # None: the paper's, 2 for vjepa (a short- and a long-range set), 1 otherwise
+    # None: the paper's, 2 for vjepa (a short- and a long-range set), 1 otherwise (and 1
+    # with context_tubes false, whose sets would all be the same)
     mask_sets: int | None = None
     # random resized crops: boxes of a [low, high] fraction of the frame's area (None: no
     # crops) and a [low, high] width / height, resampled to the full frame. The papers' one
@@ -126,6 +130,11 @@ class PretrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        if not self.context_tubes:
+            if self.mask_sets not in (None, 1):
+                raise ValueError(f"mask_sets={self.mask_sets} with context_tubes=false draws "
+                                 "the same context and target every time: set mask_sets=1")
+            self.mask_sets = 1
         for name, value in (VJEPA_DEFAULTS if self.method == "vjepa" else DEFAULTS).items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
@@ -162,13 +171,15 @@ class PretrainConfig:
                                  f"method={self.method} with frames={self.frames} "
                                  f"tubelet={self.tubelet} trains on clips with V-JEPA's tube "
                                  "masks: leave them out, or train on frames (frames=1 tubelet=1)")
-        elif self.context_time != TubeMasks.context_time:
-            raise ValueError(f"context_time shapes V-JEPA's tube masks on clips; method="
-                             f"{self.method} with frames={self.frames} tubelet={self.tubelet} "
-                             "trains on frames: leave it out, or train on clips (method=vjepa, "
-                             "or mae with tubelet > 1)")
+        elif moved := [k for k in TUBE_MASK_KEYS if getattr(self, k) != getattr(TubeMasks, k)]:
+            raise ValueError(f"{' and '.join(moved)} {'shape' if len(moved) > 1 else 'shapes'} "
+                             f"V-JEPA's tube masks on clips; method={self.method} with "
+                             f"frames={self.frames} tubelet={self.tubelet} trains on frames: "
+                             "leave them out, or train on clips (method=vjepa, or mae with "
+                             "tubelet > 1)")
         if self.video:  # a bad fraction, or a clip it cannot split, is refused before any data
-            TubeMasks(grid=(self.frames // self.tubelet, 1, 1), context_time=self.context_time)
+            TubeMasks(grid=(self.frames // self.tubelet, 1, 1), context_time=self.context_time,
+                      context_tubes=self.context_tubes)
 
     def crops(self) -> RandomResizedCrops | None:
         """The crops ``crop_scale`` and ``crop_ratio`` ask for, or None."""
@@ -185,6 +196,7 @@ class PretrainConfig:
 
 # the settings of the multi-block masks on frames (MultiBlockMasks), unused on clips
 FRAME_MASK_KEYS = ("fixed_mask_shapes", "mask_targets", "target_scale", "context_scale")
+TUBE_MASK_KEYS = ("context_time", "context_tubes")
 
 
 def jepa_config(cfg: PretrainConfig, image_size: int) -> JEPAConfig:
@@ -291,7 +303,8 @@ class Pretrainer:
         cfg, enc = self.cfg, self.model.cfg.encoder
         if enc.tubelet > 1:
             dataset = Clips(self.data, cfg.frames)
-            masks = TubeMasks(grid=enc.grid, context_time=cfg.context_time, seed=cfg.seed)
+            masks = TubeMasks(grid=enc.grid, context_time=cfg.context_time,
+                              context_tubes=cfg.context_tubes, seed=cfg.seed)
         else:
             dataset = Frames(self.data)
             masks = MultiBlockMasks(grid=enc.grid, targets=cfg.mask_targets,
