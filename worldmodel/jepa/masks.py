@@ -182,13 +182,13 @@ class TubeMasks:
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """The tubes of ``batch`` clips at ``step``; ``stream`` draws another set (of the
         other range) -> (context_idx [B, K], target_idx [B, 1, M])."""
-        gen = step_generator(self.seed, step, stream)
         T, H, W = self.grid
         Tc = self.context_steps
-        if not self.context_tubes:
+        if not self.context_tubes:  # nothing to draw
             cut = Tc * H * W
             return (torch.arange(cut).expand(batch, -1).contiguous(),
                     torch.arange(cut, T * H * W).expand(batch, 1, -1).contiguous())
+        gen = step_generator(self.seed, step, stream)
         blocks, scale = ((self.short_blocks, self.short_scale) if (step + stream) % 2 == 0
                          else (self.long_blocks, self.long_scale))
         size = _block_size(gen, (H, W), (scale, scale), self.aspect)

@@ -163,23 +163,31 @@ class PretrainConfig:
                 raise ValueError(f"{name} is a [low, high] fraction of the patch grid with "
                                  f"0 < low <= high <= 1, got {scale}")
         if self.video:  # clips draw V-JEPA's tubes: a sweep of these would change nothing
-            default = {f.name: f.default if f.default is not MISSING else f.default_factory()
-                       for f in fields(self)}
-            moved = [k for k in FRAME_MASK_KEYS if getattr(self, k) != default[k]]
-            if moved:
+            if moved := self._moved(FRAME_MASK_KEYS):
                 raise ValueError(f"{', '.join(moved)} shape I-JEPA's masks on frames; "
                                  f"method={self.method} with frames={self.frames} "
                                  f"tubelet={self.tubelet} trains on clips with V-JEPA's tube "
                                  "masks: leave them out, or train on frames (frames=1 tubelet=1)")
-        elif moved := [k for k in TUBE_MASK_KEYS if getattr(self, k) != getattr(TubeMasks, k)]:
+            # a bad fraction, or a clip it cannot split, is refused before any data is read
+            self.tube_masks((self.frames // self.tubelet, 1, 1))
+        elif moved := self._moved(TUBE_MASK_KEYS):
             raise ValueError(f"{' and '.join(moved)} {'shape' if len(moved) > 1 else 'shapes'} "
                              f"V-JEPA's tube masks on clips; method={self.method} with "
                              f"frames={self.frames} tubelet={self.tubelet} trains on frames: "
                              "leave them out, or train on clips (method=vjepa, or mae with "
                              "tubelet > 1)")
-        if self.video:  # a bad fraction, or a clip it cannot split, is refused before any data
-            TubeMasks(grid=(self.frames // self.tubelet, 1, 1), context_time=self.context_time,
-                      context_tubes=self.context_tubes)
+
+    def _moved(self, keys: tuple[str, ...]) -> list[str]:
+        """The settings among ``keys`` given other values than their defaults."""
+        default = {f.name: f.default if f.default is not MISSING else f.default_factory()
+                   for f in fields(self) if f.name in keys}
+        return [k for k in keys if getattr(self, k) != default[k]]
+
+    def tube_masks(self, grid: tuple[int, int, int]) -> TubeMasks:
+        """The tube masks ``context_time`` and ``context_tubes`` ask for on a token ``grid``
+        (time, height, width)."""
+        return TubeMasks(grid=grid, context_time=self.context_time,
+                         context_tubes=self.context_tubes, seed=self.seed)
 
     def crops(self) -> RandomResizedCrops | None:
         """The crops ``crop_scale`` and ``crop_ratio`` ask for, or None."""
@@ -303,8 +311,7 @@ class Pretrainer:
         cfg, enc = self.cfg, self.model.cfg.encoder
         if enc.tubelet > 1:
             dataset = Clips(self.data, cfg.frames)
-            masks = TubeMasks(grid=enc.grid, context_time=cfg.context_time,
-                              context_tubes=cfg.context_tubes, seed=cfg.seed)
+            masks = cfg.tube_masks(enc.grid)
         else:
             dataset = Frames(self.data)
             masks = MultiBlockMasks(grid=enc.grid, targets=cfg.mask_targets,
