@@ -65,7 +65,7 @@ CPU_DECAY = "weight_decay=[0.4,0.4]"
 # MAE's probe rose more with the same masks (0.987 against 0.981, five seeds).
 # On Point Room clips, seed 0, these masks and batch were V-JEPA's best too (0.947
 # against 0.919 tubes, 0.907 causal tubes, 0.908 at batch 32); the other settings tried
-# on Two Rooms (docs/benchmarks.md) moved it by no more than seed noise.
+# on Two Rooms (docs/benchmarks.md) raised it by no more than seed noise.
 FORECAST = ["context_time=0.5", "context_tubes=false"]
 CLIPS = {"vjepa": ["batch_size=16", "lr=3e-3", FAST_EMA, *FORECAST],
          "mae": ["batch_size=16", "lr=3e-3", CPU_DECAY, *FORECAST]}
