@@ -130,7 +130,7 @@ class PretrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if not self.context_tubes:
+        if self.video and not self.context_tubes:  # on frames, refused below as a tube key
             if self.mask_sets not in (None, 1):
                 raise ValueError(f"mask_sets={self.mask_sets} with context_tubes=false draws "
                                  "the same context and target every time: set mask_sets=1")
