@@ -87,3 +87,25 @@ def test_the_flop_counter_counts_a_fused_target_pass_as_the_plain_one():
             encoder(images)
         counts.append(counter.get_total_flops())
     assert counts[1] == pytest.approx(counts[0], rel=1e-3) and counts[0] > 1e6
+
+
+def test_the_clip_bench_reads_each_time_steps_tokens_against_that_steps_last_frame():
+    # Time step 0's tokens carry frame 2's state and step 1's carry frame 4's, in separate
+    # channels, the frames drawn independently: only the matching pairs (and the mean of
+    # all tokens, which keeps both) may read as a perfect probe.
+    by_time_step = _bench("clip_time_steps").by_time_step
+    gen = torch.Generator().manual_seed(0)
+
+    def draw(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        states = torch.rand(n, 4, 2, generator=gen)  # [N, frames, S]
+        tokens = torch.zeros(n, 2 * 16, 4)  # two time steps of 16 tokens, 4 channels
+        tokens[:, :16, :2] = states[:, None, 1]
+        tokens[:, 16:, 2:] = states[:, None, 3]
+        return tokens, states
+
+    r = by_time_step(*draw(400), *draw(100), tubelet=2)
+    assert set(r) == {f"{g}->frame{f}" for g in ("all", "t0", "t1") for f in (2, 4)}
+    for key in ("t0->frame2", "t1->frame4", "all->frame2", "all->frame4"):
+        assert r[key] > 0.999, key
+    for key in ("t0->frame4", "t1->frame2"):
+        assert r[key] < 0.1, key
