@@ -1,6 +1,6 @@
 """Which of a clip encoder's time steps holds the agent's position, and of which frame.
 
-    python bench/clip_time_steps.py --data <episodes> <checkpoint> [<checkpoint> ...]
+    python bench/clip_time_steps.py <checkpoint> [<checkpoint> ...] --data <episodes>
         [--clips 4000] [--held-out 0.2] [--seed 0] [--state-dims 0 1]
 
 `jepa probe` reads a clip encoder (V-JEPA, or MAE on clips) as the average of all its
@@ -24,7 +24,7 @@ import torch
 
 from worldmodel.data.dataset import EpisodeDataset
 from worldmodel.jepa.vit import VisionTransformer
-from worldmodel.probe import linear_probe, load_encoder
+from worldmodel.probe import linear_probe, load_encoder, probed_dims
 
 
 def clips(data: EpisodeDataset, ids: list[int], n: int, frames: int,
@@ -47,7 +47,7 @@ def tokens(encoder, pixels: torch.Tensor, batch: int = 256) -> torch.Tensor:
 
 
 def read(checkpoint: str, data: EpisodeDataset, n: int, held_out: float, seed: int,
-         dims: list[int]) -> dict[str, float]:
+         dims: list[int] | None) -> dict[str, float]:
     """R^2 of the state ``dims`` at each time step's last frame from each time step's
     tokens, and from all."""
     encoder, _, _ = load_encoder(checkpoint, data.meta.image_size)
@@ -56,6 +56,7 @@ def read(checkpoint: str, data: EpisodeDataset, n: int, held_out: float, seed: i
                          "(V-JEPA, or MAE with tubelet > 1): this bench splits a clip "
                          "encoder's tokens by time step")
     cfg = encoder.cfg
+    dims = probed_dims(data.episodes["state"], dims, f"the states of {data.path}")
     encoder.eval()
     gen = torch.Generator().manual_seed(seed)
     train_ids, test_ids = data.split(held_out, seed)
@@ -93,8 +94,9 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=4000)
     parser.add_argument("--held-out", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--state-dims", type=int, nargs="+", default=[0, 1],
-                        help="the state's dimensions to probe (the agent's position)")
+    parser.add_argument("--state-dims", type=int, nargs="+", default=None,
+                        help="the state's dimensions to probe (default: every one that "
+                        "varies; the position is 0 1 on Two Rooms and Point Room)")
     parser.add_argument("--out", type=Path, default=None, help="write the table as JSON")
     args = parser.parse_args()
     data = EpisodeDataset.open(args.data)
