@@ -771,6 +771,23 @@ def test_collapse_warning(two_rooms_data, tmp_path, caplog):
     assert "collapsing" in caplog.text
 
 
+def test_a_regulariser_warns_when_its_embeddings_shrink_though_rankme_cannot(
+        two_rooms_data, tmp_path, caplog):
+    # Two steps in, Two Rooms frames still embed nearly alike (a spread of about 0.02), far
+    # below the unit spread SIGReg asks for; RankMe, scale-free, is content with it.
+    with caplog.at_level(logging.WARNING):
+        pretrain(_cfg(two_rooms_data, tmp_path / "sigreg", steps=2, warmup=1,
+                      objective="sigreg", rankme_warn=0))
+    assert "spread" in caplog.text and "sigreg asks for 1" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # within the warmup it has not had its chance
+        pretrain(_cfg(two_rooms_data, tmp_path / "warmup", steps=2, warmup=2,
+                      objective="sigreg", rankme_warn=0))
+    with caplog.at_level(logging.WARNING):  # the EMA objective asks for no spread
+        pretrain(_cfg(two_rooms_data, tmp_path / "ema", steps=2, warmup=1, rankme_warn=0))
+    assert "spread" not in caplog.text
+
+
 def test_two_processes_match_one_on_the_same_global_batch(two_rooms_data, tmp_path):
     pretrain(_cfg(two_rooms_data, tmp_path / "one", steps=3))
     args = [f"{k}={v}" for k, v in vars(_cfg(two_rooms_data, tmp_path / "two", steps=3)).items()

@@ -89,6 +89,17 @@ def warn_if_collapsing(rank: float, threshold: float, step: int, what: str) -> N
                     threshold, step, what)
 
 
+def warn_if_shrinking(spread: float, floor: float, step: int, objective: str) -> None:
+    """Log a warning when the embeddings' spread (their std across the batch, averaged over
+    dimensions) falls below ``floor`` under a regulariser that asks for unit spread
+    (VICReg, SIGReg). RankMe, which normalises the singular values, cannot see a batch
+    shrinking to a point: a SIGReg run that did read 59 on Point Room (docs/benchmarks.md)."""
+    if spread < floor:
+        log.warning("embedding spread %.3g < %.3g at step %d: %s asks for 1, so the "
+                    "representation may be collapsing to a point", spread, floor, step,
+                    objective)
+
+
 def plot_log(path: Path, out: Path, losses: Sequence[str] | None = None) -> Path:
     """The ``losses`` columns (None: the loss and each of its parts) on a log scale, and
     RankMe, against step -> the figure ``out``."""

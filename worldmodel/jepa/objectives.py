@@ -13,6 +13,10 @@ METHOD_LOSS = {"ijepa": "smooth_l1", "vjepa": "l1", "mae": "mse"}
 # Each regulariser's weight against the prediction loss: SIGReg's is LeJEPA's lambda of
 # 0.05 (its loss is (1 - lambda) prediction + lambda SIGReg; a ratio of 0.05 / 0.95).
 REG_WEIGHT = {"ema": 0.0, "vicreg": 1.0, "sigreg": 0.05 / 0.95}
+# Both regularisers ask the embeddings for a spread of 1 (VICReg: a std of at least 1 in
+# every dimension; SIGReg: a standard normal along every direction). Below half of it a run
+# warns: the collapsed runs measured ended at 0.13 (VICReg) and at a point (SIGReg).
+SPREAD_WARN = 0.5
 
 
 def reg_weight_of(objective: str, weight: float | None) -> float:

@@ -17,7 +17,7 @@ from worldmodel.data.dataset import EpisodeDataset
 from worldmodel.data.loaders import Clips, Frames, StepBatchSampler
 from worldmodel.distributed import Processes, all_finite, global_max, setup, teardown
 from worldmodel.precision import resolve_bf16
-from worldmodel.run_log import RunLog, plot_log, warn_if_collapsing
+from worldmodel.run_log import RunLog, plot_log, warn_if_collapsing, warn_if_shrinking
 from worldmodel.stop_signal import ignore_stop_signals
 from worldmodel.train_loop import RunCheckpoint, TrainingError, run_steps
 
@@ -29,7 +29,7 @@ from .checkpoint import (
 from .crops import RandomResizedCrops
 from .masks import MaskCollator, MultiBlockMasks, TubeMasks, mask_sets
 from .model import JEPA, JEPAConfig, check_predictor_pass, compile_loss
-from .objectives import check_loss, rankme, reg_weight_of, typical_error
+from .objectives import SPREAD_WARN, check_loss, rankme, reg_weight_of, typical_error
 from .schedules import Cosine, Linear, Progress, WarmupCosine
 from .vit import ViTConfig, preset
 
@@ -378,8 +378,13 @@ class Pretrainer:
         self.bar.update(1)
         if not log_row:
             return
-        self.last_rank = rankme(self.embeddings(batch["pixels"]))
+        embeddings = self.embeddings(batch["pixels"])
+        self.last_rank = rankme(embeddings)
         warn_if_collapsing(self.last_rank, self.cfg.rankme_warn, self.step, "representation")
+        if self.cfg.objective != "ema" and self.step > self.cfg.warmup:
+            # past the warmup: at initialisation frames of one scene embed nearly alike
+            warn_if_shrinking(float(embeddings.std(0).mean()), SPREAD_WARN, self.step,
+                              self.cfg.objective)
         elapsed = self.clock.this_run
         if self.log is not None:
             self.log.write({**metrics, "step": self.step, "rankme": self.last_rank,
