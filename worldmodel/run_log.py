@@ -93,7 +93,8 @@ def warn_if_shrinking(spread: float, floor: float, step: int, objective: str) ->
     """Log a warning when the embeddings' spread (their std across the batch, averaged over
     dimensions) falls below ``floor`` under a regulariser that asks for unit spread
     (VICReg, SIGReg). RankMe, which normalises the singular values, cannot see a batch
-    shrinking to a point: a SIGReg run that did read 59 on Point Room (docs/benchmarks.md)."""
+    shrinking to a point: it read 59 on a SIGReg run collapsed so on Point Room
+    (docs/benchmarks.md)."""
     if spread < floor:
         log.warning("embedding spread %.3g < %.3g at step %d: %s asks for 1, so the "
                     "representation may be collapsing to a point", spread, floor, step,
