@@ -1,10 +1,11 @@
 """The pretraining model: context encoder, target encoder and predictor, and one loss.
 
-``method``: ``ijepa`` (images, multi-block masks, smooth L1), ``vjepa`` (clips, tubes, L1)
-or ``mae`` (the same masked ViT predicting pixels instead of representations: the
-baseline the JEPA papers argue against). ``objective``: ``ema`` (a momentum target
-encoder) or ``vicreg``/``sigreg`` (no EMA: the encoder is its own target, kept from
-collapsing by the regulariser).
+``method``: ``ijepa`` (images, multi-block masks, smooth L1), ``vjepa`` (clips, tubes, L1),
+``mae`` (the same masked ViT predicting pixels instead of representations: the
+baseline the JEPA papers argue against) or ``lejepa`` (a clip's frames as views that must
+agree, through a projector, with SIGReg: ``lejepa.py``). ``objective``: ``ema`` (a momentum
+target encoder) or ``vicreg``/``sigreg`` (no EMA: the encoder is its own target, kept from
+collapsing by the regulariser; lejepa's is sigreg).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from torch import nn
 
 from worldmodel.distributed import gather_batch
 
+from .lejepa import PROJECTOR, Projector, views_loss
 from .objectives import (
     METHOD_LOSS,
     check_loss,
@@ -38,6 +40,17 @@ from .vit import Predictor, VisionTransformer, ViTConfig, gather_tokens
 PREDICTOR_PASSES = ("shared", "per_block")
 
 
+METHODS = ("ijepa", "vjepa", "mae", "lejepa")
+
+
+def check_lejepa_objective(method: str, objective: str) -> None:
+    """Refuse LeJEPA with another objective than SIGReg: it has no target encoder for EMA,
+    and its views are kept apart by SIGReg."""
+    if method == "lejepa" and objective != "sigreg":
+        raise ValueError(f"method=lejepa trains with SIGReg and no target encoder, got "
+                         f"objective={objective}: leave objective out (or set objective=sigreg)")
+
+
 def check_predictor_pass(name: str) -> None:
     """Refuse a predictor pass that is not one of PREDICTOR_PASSES."""
     if name not in PREDICTOR_PASSES:
@@ -49,8 +62,8 @@ def check_predictor_pass(name: str) -> None:
 class JEPAConfig:
     """Architecture and objective of a pretraining run."""
 
-    method: str = "ijepa"  # ijepa | vjepa | mae
-    objective: str = "ema"  # ema | vicreg | sigreg
+    method: str = "ijepa"  # ijepa | vjepa | mae | lejepa
+    objective: str = "ema"  # ema | vicreg | sigreg (lejepa: sigreg)
     encoder: ViTConfig = None  # type: ignore[assignment]
     predictor_dim: int = 96
     predictor_depth: int = 4
@@ -58,11 +71,13 @@ class JEPAConfig:
     predictor_pass: str = "shared"  # shared | per_block (Predictor)
     loss: str | None = None  # smooth_l1 | l1 | mse; None: the method's own (METHOD_LOSS)
     reg_weight: float | None = None  # None: the objective's own (REG_WEIGHT)
+    projector: tuple[int, ...] = PROJECTOR  # lejepa: hidden widths, then the projection's
 
     def __post_init__(self) -> None:
-        if self.method not in ("ijepa", "vjepa", "mae"):
-            raise ValueError(f"method must be ijepa, vjepa or mae, got {self.method!r}")
-        self.reg_weight = reg_weight_of(self.objective, self.reg_weight)
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        check_lejepa_objective(self.method, self.objective)
+        self.reg_weight = reg_weight_of(self.objective, self.reg_weight, self.method)
         check_predictor_pass(self.predictor_pass)
         check_loss(self.loss)
         self.loss = self.loss or METHOD_LOSS[self.method]
@@ -119,10 +134,14 @@ class JEPA(nn.Module):
         enc = cfg.encoder
         self.context_encoder = VisionTransformer(enc)
         patch_pixels = enc.channels * enc.tubelet * enc.patch_size ** 2
-        self.predictor = Predictor(enc.grid, enc.dim, cfg.predictor_dim, cfg.predictor_depth,
-                                   cfg.predictor_heads,
-                                   out_dim=patch_pixels if cfg.method == "mae" else enc.dim,
-                                   per_block=cfg.predictor_pass == "per_block")
+        self.predictor, self.projector = None, None
+        if cfg.method == "lejepa":
+            self.projector = Projector(enc.dim, cfg.projector)
+        else:
+            self.predictor = Predictor(
+                enc.grid, enc.dim, cfg.predictor_dim, cfg.predictor_depth,
+                cfg.predictor_heads, out_dim=patch_pixels if cfg.method == "mae" else enc.dim,
+                per_block=cfg.predictor_pass == "per_block")
         self.target_encoder = None
         if cfg.objective == "ema" and cfg.method != "mae":
             self.target_encoder = copy.deepcopy(self.context_encoder).requires_grad_(False)
@@ -153,7 +172,10 @@ class JEPA(nn.Module):
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """pixels [B, C, H, W] or [B, T, C, H, W]; context_idx [B, K] and target_idx
         [B, J, M], or a sequence of each (mask sets: one target pass serves them all; the
-        loss is their mean) -> (loss, parts)."""
+        loss is their mean) -> (loss, parts). LeJEPA takes clips [B, V, C, H, W], each frame
+        a view, and no masks (``views``)."""
+        if self.cfg.method == "lejepa":
+            return self.views(pixels)
         contexts = [context_idx] if torch.is_tensor(context_idx) else list(context_idx)
         targets = [target_idx] if torch.is_tensor(target_idx) else list(target_idx)
         if not contexts or len(contexts) != len(targets):
@@ -187,6 +209,17 @@ class JEPA(nn.Module):
             parts["regulariser"] = reg.detach()
             loss = loss + self.cfg.reg_weight * reg
         return loss, parts
+
+    def views(self, pixels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """LeJEPA's loss (``views_loss``) over clips [B, V, C, H, W], each frame a view: all
+        B x V frames in one encoder pass, average-pooled and projected."""
+        if pixels.ndim != 5 or pixels.shape[1] < 2:
+            raise ValueError(f"method=lejepa takes clips [batch, views, C, H, W] of at least 2 "
+                             f"frames, got {tuple(pixels.shape)}: set frames >= 2")
+        B, V = pixels.shape[:2]
+        h = self.context_encoder(pixels.flatten(0, 1)).float().mean(1)
+        z = self.projector(h).reshape(B, V, -1).transpose(0, 1)
+        return views_loss(z, self.cfg.reg_weight)
 
     def target_representations(self, pixels: torch.Tensor, flat: list[torch.Tensor]
                                ) -> list[torch.Tensor]:

@@ -9,22 +9,29 @@ import torch.nn.functional as F
 PREDICTION_LOSSES = ("smooth_l1", "l1", "mse")
 # Each method's loss as its reference code has it (the I-JEPA paper writes an L2
 # distance, its code smooth L1).
-METHOD_LOSS = {"ijepa": "smooth_l1", "vjepa": "l1", "mae": "mse"}
+# LeJEPA's invariance loss (lejepa.py) is a squared distance.
+METHOD_LOSS = {"ijepa": "smooth_l1", "vjepa": "l1", "mae": "mse", "lejepa": "mse"}
 # Each regulariser's weight against the prediction loss: SIGReg's is LeJEPA's lambda of
 # 0.05 (its loss is (1 - lambda) prediction + lambda SIGReg; a ratio of 0.05 / 0.95).
 REG_WEIGHT = {"ema": 0.0, "vicreg": 1.0, "sigreg": 0.05 / 0.95}
+# LeJEPA's own regime (method=lejepa, lejepa.py) weighs SIGReg against its invariance loss
+# with its example's lambda of 0.02.
+LEJEPA_REG_WEIGHT = 0.02 / 0.98
 # Both regularisers ask the embeddings for a spread of 1 (VICReg: a std of at least 1 in
 # every dimension; SIGReg: a standard normal along every direction). Below half of it a run
 # warns: the collapsed runs measured ended at 0.13-0.16 (VICReg) and at a point (SIGReg).
 SPREAD_WARN = 0.5
 
 
-def reg_weight_of(objective: str, weight: float | None) -> float:
-    """The regulariser's weight: ``weight``, or when None the objective's own (REG_WEIGHT);
-    an objective other than ema, vicreg or sigreg is refused."""
+def reg_weight_of(objective: str, weight: float | None, method: str = "ijepa") -> float:
+    """The regulariser's weight: ``weight``, or when None the objective's own (REG_WEIGHT;
+    LeJEPA's for ``method`` lejepa); an objective other than ema, vicreg or sigreg is
+    refused."""
     if objective not in REG_WEIGHT:
         raise ValueError(f"objective must be ema, vicreg or sigreg, got {objective!r}")
-    return REG_WEIGHT[objective] if weight is None else weight
+    if weight is not None:
+        return weight
+    return LEJEPA_REG_WEIGHT if method == "lejepa" else REG_WEIGHT[objective]
 
 
 def check_loss(loss: str | None) -> None:

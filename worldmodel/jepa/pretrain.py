@@ -1,15 +1,18 @@
-"""``jepa pretrain``: I-JEPA on frames, V-JEPA on clips, or the pixel-reconstruction
-baseline, with logs, plots and atomic resumable checkpoints, under torchrun or alone."""
+"""``jepa pretrain``: I-JEPA on frames, V-JEPA on clips, the pixel-reconstruction
+baseline, or LeJEPA on a clip's frames as views, with logs, plots and atomic resumable
+checkpoints, under torchrun or alone."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
+from tensordict import TensorDict
 from tqdm import tqdm
 
 from worldmodel.config import check_ranges, pick_device
@@ -27,15 +30,22 @@ from .checkpoint import (
     load_matching,
 )
 from .crops import RandomResizedCrops
+from .lejepa import PROJECTOR, Projector
 from .masks import MaskCollator, MultiBlockMasks, TubeMasks, mask_sets
-from .model import JEPA, JEPAConfig, check_predictor_pass, compile_loss
+from .model import JEPA, JEPAConfig, check_lejepa_objective, check_predictor_pass, compile_loss
 from .objectives import SPREAD_WARN, check_loss, rankme, reg_weight_of, typical_error
 from .schedules import Cosine, Linear, Progress, WarmupCosine
 from .vit import ViTConfig, preset
 
 # The settings whose None means the method's own value (each field's comment says why).
-DEFAULTS = {"mask_sets": 1, "predictor_pass": "shared", "bf16_until_error": 0.03}
-VJEPA_DEFAULTS = {"mask_sets": 2, "predictor_pass": "per_block", "bf16_until_error": 0.0}
+DEFAULTS = {"objective": "ema", "mask_sets": 1, "predictor_pass": "shared",
+            "bf16_until_error": 0.03}
+METHOD_DEFAULTS = {
+    "vjepa": {**DEFAULTS, "mask_sets": 2, "predictor_pass": "per_block",
+              "bf16_until_error": 0.0},
+    # bf16 throughout: its invariance loss is no unit-scale prediction error (measured so)
+    "lejepa": {**DEFAULTS, "objective": "sigreg", "bf16_until_error": 0.0},
+}
 
 
 @dataclass
@@ -43,11 +53,12 @@ class PretrainConfig:
     """``jepa pretrain``: data, method, model size, optimisation, outputs."""
 
     data: str = "data/two_rooms"
-    method: str = "ijepa"  # ijepa | vjepa | mae
-    objective: str = "ema"  # ema | vicreg | sigreg
+    method: str = "ijepa"  # ijepa | vjepa | mae | lejepa
+    # ema | vicreg | sigreg; None: the method's own, sigreg for lejepa, ema for the rest
+    objective: str | None = None
     model: str = "tiny"  # encoder preset: micro | tiny | small | base
     patch_size: int = 8
-    frames: int = 4  # clip length (vjepa)
+    frames: int = 4  # clip length (vjepa); lejepa: views, a clip's consecutive frames
     tubelet: int = 2  # frames per token (vjepa)
     fixed_mask_shapes: bool = False  # ijepa: one mask shape for every step (blocks still move)
     # ijepa: the multi-block masks, by default the paper's (MultiBlockMasks holds them);
@@ -85,8 +96,11 @@ class PretrainConfig:
     # resolves it from METHOD_LOSS: smooth L1 for ijepa, l1 for vjepa, mse for mae)
     loss: str | None = None
     # the regulariser's weight (objective vicreg or sigreg); None: the objective's own
-    # (REG_WEIGHT: 1 for VICReg, LeJEPA's 0.05 / 0.95 for SIGReg)
+    # (REG_WEIGHT: 1 for VICReg, LeJEPA's 0.05 / 0.95 for SIGReg; with method=lejepa its
+    # example's 0.02 / 0.98 against the invariance loss)
     reg_weight: float | None = None
+    # lejepa: the projector's hidden widths, then the projections' (LeJEPA's example's)
+    projector: list[int] = field(default_factory=lambda: list(PROJECTOR))
     batch_size: int = 64  # global, split over processes
     steps: int = 2000
     max_minutes: float = 0.0  # stop (and checkpoint) after this much wall-clock; 0: none
@@ -135,10 +149,11 @@ class PretrainConfig:
                 raise ValueError(f"mask_sets={self.mask_sets} with context_tubes=false draws "
                                  "the same context and target every time: set mask_sets=1")
             self.mask_sets = 1
-        for name, value in (VJEPA_DEFAULTS if self.method == "vjepa" else DEFAULTS).items():
+        for name, value in METHOD_DEFAULTS.get(self.method, DEFAULTS).items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
-        self.reg_weight = reg_weight_of(self.objective, self.reg_weight)
+        check_lejepa_objective(self.method, self.objective)
+        self.reg_weight = reg_weight_of(self.objective, self.reg_weight, self.method)
         check_predictor_pass(self.predictor_pass)
         if self.num_workers is None:
             # On a CPU the step's threads keep every core busy, so a worker process only
@@ -157,6 +172,8 @@ class PretrainConfig:
             if len(getattr(self, name)) != 2:
                 raise ValueError(f"{name} is a [start, end] schedule, got {getattr(self, name)}")
         self.crops()  # a bad crop_scale or crop_ratio is refused here, before any data is read
+        if self.method == "lejepa":
+            self._check_views()
         for name in ("target_scale", "context_scale"):
             scale = getattr(self, name)
             if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
@@ -176,6 +193,22 @@ class PretrainConfig:
                              f"frames={self.frames} tubelet={self.tubelet} trains on frames: "
                              "leave them out, or train on clips (method=vjepa, or mae with "
                              "tubelet > 1)")
+
+    def _check_views(self) -> None:
+        """LeJEPA's views are a clip's frames, each encoded whole (``tubelet`` unused):
+        refuse the masks and crops that would not reach them, and a clip of one view."""
+        if self.frames < 2:
+            raise ValueError(f"method=lejepa takes each of a clip's frames as a view and needs "
+                             f"at least 2: got frames={self.frames}; set frames=4 (the default)")
+        Projector(1, self.projector)  # a bad width is refused before any data is read
+        unused = [k for k in (*FRAME_MASK_KEYS, *TUBE_MASK_KEYS, "crop_scale")
+                  if k in self._moved((k,))]
+        if unused or self.mask_sets != 1:
+            keys = ', '.join(unused + (["mask_sets"] if self.mask_sets != 1 else []))
+            verb = "shape" if ", " in keys else "shapes"
+            raise ValueError(f"{keys} {verb} masks, crops or tubes, and method=lejepa uses none: "
+                             "its views are the clip's frames, each encoded whole; leave them "
+                             "out")
 
     def _moved(self, keys: tuple[str, ...]) -> list[str]:
         """The settings among ``keys`` given other values than their defaults."""
@@ -207,6 +240,11 @@ FRAME_MASK_KEYS = ("fixed_mask_shapes", "mask_targets", "target_scale", "context
 TUBE_MASK_KEYS = ("context_time", "context_tubes")
 
 
+def views_batch(batch: TensorDict) -> TensorDict:
+    """LeJEPA's collate_fn: its clips are its views, with no masks to draw."""
+    return batch
+
+
 def jepa_config(cfg: PretrainConfig, image_size: int) -> JEPAConfig:
     """The architecture a pretraining config asks for."""
     enc = ViTConfig(image_size=image_size, patch_size=cfg.patch_size,
@@ -217,7 +255,7 @@ def jepa_config(cfg: PretrainConfig, image_size: int) -> JEPAConfig:
                       predictor_dim=cfg.predictor_dim, predictor_depth=cfg.predictor_depth,
                       predictor_heads=cfg.predictor_heads,
                       predictor_pass=cfg.predictor_pass, loss=cfg.loss,
-                      reg_weight=cfg.reg_weight)
+                      reg_weight=cfg.reg_weight, projector=tuple(cfg.projector))
 
 
 def param_groups(model: torch.nn.Module) -> list[dict]:
@@ -247,8 +285,8 @@ def model_from_checkpoint(path: str | Path) -> tuple[JEPA, dict]:
 
 # What a resumed run must share with its checkpoint (the rest, e.g. save_every, may change).
 RESUME_KEYS = ("method", "objective", "model", "patch_size", "frames", "tubelet",
-               "predictor_dim", "predictor_depth", "predictor_pass", "batch_size", "steps",
-               "seed", "schedule")
+               "predictor_dim", "predictor_depth", "predictor_pass", "projector",
+               "batch_size", "steps", "seed", "schedule")
 
 
 LOG_FIELDS = ("step", "loss", "prediction", "regulariser", "lr", "momentum", "bf16",
@@ -309,7 +347,10 @@ class Pretrainer:
     # -- data ---------------------------------------------------------------------------
     def loader(self) -> torch.utils.data.DataLoader:
         cfg, enc = self.cfg, self.model.cfg.encoder
-        if enc.tubelet > 1:
+        collate: MaskCollator | Callable = views_batch
+        if cfg.method == "lejepa":
+            dataset = Clips(self.data, cfg.frames)
+        elif enc.tubelet > 1:
             dataset = Clips(self.data, cfg.frames)
             masks = cfg.tube_masks(enc.grid)
         else:
@@ -318,12 +359,13 @@ class Pretrainer:
                                     target_scale=tuple(cfg.target_scale),
                                     context_scale=tuple(cfg.context_scale),
                                     fixed_shapes=cfg.fixed_mask_shapes, seed=cfg.seed)
+        if cfg.method != "lejepa":
+            collate = MaskCollator(masks, self.procs.rank, self.procs.world, cfg.mask_sets,
+                                   crops=cfg.crops())
         sampler = StepBatchSampler(len(dataset), cfg.batch_size, self.clock.last_step, self.step,
                                    self.procs.rank, self.procs.world, cfg.seed)
         return torch.utils.data.DataLoader(
-            dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
-            collate_fn=MaskCollator(masks, self.procs.rank, self.procs.world, cfg.mask_sets,
-                                    crops=cfg.crops()),
+            dataset, batch_sampler=sampler, num_workers=cfg.num_workers, collate_fn=collate,
             worker_init_fn=ignore_stop_signals, persistent_workers=False,
         )
 
@@ -335,8 +377,12 @@ class Pretrainer:
             group["lr"] = self.lr(at_lr)
             if group["decay"]:
                 group["weight_decay"] = self.wd(at)
+        # SIGReg draws its directions from the global generator: seeded by the step, a
+        # resumed run draws what an uninterrupted one did, and every process the same
+        torch.manual_seed(self.cfg.seed * 1_000_003 + self.step)
         pixels = batch["pixels"].to(dev, non_blocking=True)
-        ctx, tgt = mask_sets(batch, dev)
+        # LeJEPA's batches carry no masks: its views are the clips' frames
+        ctx, tgt = ([], []) if self.cfg.method == "lejepa" else mask_sets(batch, dev)
         bf16 = self.bf16
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
             loss, parts = self.loss_of(pixels, ctx, tgt)
@@ -378,13 +424,17 @@ class Pretrainer:
         self.bar.update(1)
         if not log_row:
             return
-        embeddings = self.embeddings(batch["pixels"])
+        pixels = batch["pixels"]
+        if self.cfg.method == "lejepa":  # a clip of views: its last frame
+            pixels = pixels[:, -1]
+        embeddings = self.embeddings(pixels)
         self.last_rank = rankme(embeddings)
         warn_if_collapsing(self.last_rank, self.cfg.rankme_warn, self.step, "representation")
         if self.cfg.objective != "ema" and self.step > self.cfg.warmup:
-            # past the warmup: at initialisation frames of one scene embed nearly alike
-            warn_if_shrinking(float(embeddings.std(0).mean()), SPREAD_WARN, self.step,
-                              self.cfg.objective)
+            # past the warmup: at initialisation frames of one scene embed nearly alike.
+            # LeJEPA's SIGReg spreads its projections, not the encoder's features.
+            spread = metrics.get("spread", float(embeddings.std(0).mean()))
+            warn_if_shrinking(spread, SPREAD_WARN, self.step, self.cfg.objective)
         elapsed = self.clock.this_run
         if self.log is not None:
             self.log.write({**metrics, "step": self.step, "rankme": self.last_rank,

@@ -141,6 +141,10 @@ def build_net(cfg: TrainConfig, data: EpisodeDataset) -> WorldModelNet:
             if cfg.pooling != "mean":
                 raise ValueError("pretrained_predictor=true predicts the encoder's pooled "
                                  "features: it needs pooling=mean")
+            if jepa.predictor is None:
+                raise ValueError(f"{cfg.perception_checkpoint} is a LeJEPA run, which trains "
+                                 "no predictor: leave pretrained_predictor out, or pretrain "
+                                 "with method=ijepa or vjepa")
             predictor = ACTransformer.from_jepa_predictor(
                 jepa.predictor, cfg.model_action_dim(data.meta.action_dim),
                 max_frames=cfg.max_frames)
