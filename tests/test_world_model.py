@@ -500,6 +500,22 @@ def test_vjepa_predictor_starts_the_action_conditioned_one(two_rooms_data, tmp_p
     _cached_latents_give_the_same_loss(net, two_rooms_data, horizon=3)
 
 
+def test_a_lejepa_encoder_serves_the_frozen_recipe_but_has_no_predictor(two_rooms_data,
+                                                                        tmp_path):
+    """LeJEPA trains on clips and leaves a frame encoder: the frozen recipe reads single
+    frames with it; it trains no predictor for ``pretrained_predictor`` to start from."""
+    pretrain(PretrainConfig(data=str(two_rooms_data.path), method="lejepa", model="micro",
+                            patch_size=16, frames=2, batch_size=8, steps=2, num_workers=0,
+                            projector=[32, 8], out=str(tmp_path / "pre"), progress=False))
+    pre = str(tmp_path / "pre" / "last.pt")
+    with pytest.raises(ValueError, match="LeJEPA run, which trains no predictor"):
+        train(_cfg(two_rooms_data, tmp_path / "x", recipe="frozen", predictor="transformer",
+                   perception_checkpoint=pre, pretrained_predictor=True))
+    train(_cfg(two_rooms_data, tmp_path / "wm", recipe="frozen", perception_checkpoint=pre))
+    net, _ = net_from_checkpoint(tmp_path / "wm" / "last.pt")
+    assert net.encoder.frames == 1
+
+
 def _cached_latents_give_the_same_loss(net, data, horizon: int) -> None:
     """The frozen recipe trains on latents encoded once: the loss must equal the loss of
     encoding the same window's pixels on the fly (frame history included)."""

@@ -48,15 +48,20 @@ class BatchNorm(nn.Module):
         return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
 
 
+def check_projector(dims: Sequence[int]) -> None:
+    """Refuse a projector that is not a list of positive widths."""
+    if len(dims) < 1 or min(dims) < 1:
+        raise ValueError(f"projector is a list of positive widths (hidden..., out), got "
+                         f"{list(dims)}")
+
+
 class Projector(nn.Module):
     """LeJEPA's projector: (Linear, BatchNorm, GELU) for each hidden width, then a Linear
     to the last."""
 
     def __init__(self, in_dim: int, dims: Sequence[int] = PROJECTOR) -> None:
         super().__init__()
-        if len(dims) < 1 or min(dims) < 1:
-            raise ValueError(f"projector is a list of positive widths (hidden..., out), got "
-                             f"{list(dims)}")
+        check_projector(dims)
         widths, layers = [in_dim, *dims], []
         for a, b in zip(widths[:-2], widths[1:-1], strict=True):
             # no bias before a batch norm: it would subtract it again

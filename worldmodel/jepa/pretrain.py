@@ -30,7 +30,7 @@ from .checkpoint import (
     load_matching,
 )
 from .crops import RandomResizedCrops
-from .lejepa import PROJECTOR, Projector
+from .lejepa import PROJECTOR, check_projector
 from .masks import MaskCollator, MultiBlockMasks, TubeMasks, mask_sets
 from .model import JEPA, JEPAConfig, check_lejepa_objective, check_predictor_pass, compile_loss
 from .objectives import SPREAD_WARN, check_loss, rankme, reg_weight_of, typical_error
@@ -200,7 +200,7 @@ class PretrainConfig:
         if self.frames < 2:
             raise ValueError(f"method=lejepa takes each of a clip's frames as a view and needs "
                              f"at least 2: got frames={self.frames}; set frames=4 (the default)")
-        Projector(1, self.projector)  # a bad width is refused before any data is read
+        check_projector(self.projector)  # refused before any data is read
         unused = [k for k in (*FRAME_MASK_KEYS, *TUBE_MASK_KEYS, "crop_scale")
                   if k in self._moved((k,))]
         if unused or self.mask_sets != 1:
