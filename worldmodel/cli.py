@@ -130,7 +130,8 @@ STAGES: dict[str, Stage] = {
     ),
     "pretrain": Stage(
         "worldmodel.jepa.pretrain:PretrainConfig", "worldmodel.jepa.pretrain:pretrain",
-        "self-supervised I-JEPA / V-JEPA pretraining (or the pixel baseline) of the encoder",
+        "self-supervised I-JEPA / V-JEPA / LeJEPA pretraining (or the pixel baseline) of the "
+        "encoder",
         "jepa pretrain data=data/two_rooms method=ijepa model=tiny steps=2000",
     ),
     "train": Stage(

@@ -348,18 +348,15 @@ class Pretrainer:
     def loader(self) -> torch.utils.data.DataLoader:
         cfg, enc = self.cfg, self.model.cfg.encoder
         collate: MaskCollator | Callable = views_batch
-        if cfg.method == "lejepa":
+        if cfg.method == "lejepa" or enc.tubelet > 1:
             dataset = Clips(self.data, cfg.frames)
-        elif enc.tubelet > 1:
-            dataset = Clips(self.data, cfg.frames)
-            masks = cfg.tube_masks(enc.grid)
         else:
             dataset = Frames(self.data)
-            masks = MultiBlockMasks(grid=enc.grid, targets=cfg.mask_targets,
-                                    target_scale=tuple(cfg.target_scale),
-                                    context_scale=tuple(cfg.context_scale),
-                                    fixed_shapes=cfg.fixed_mask_shapes, seed=cfg.seed)
         if cfg.method != "lejepa":
+            masks = cfg.tube_masks(enc.grid) if enc.tubelet > 1 else MultiBlockMasks(
+                grid=enc.grid, targets=cfg.mask_targets, target_scale=tuple(cfg.target_scale),
+                context_scale=tuple(cfg.context_scale), fixed_shapes=cfg.fixed_mask_shapes,
+                seed=cfg.seed)
             collate = MaskCollator(masks, self.procs.rank, self.procs.world, cfg.mask_sets,
                                    crops=cfg.crops())
         sampler = StepBatchSampler(len(dataset), cfg.batch_size, self.clock.last_step, self.step,
