@@ -16,7 +16,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .dataset import DatasetError, EpisodeDataset
 
 
-def _keep(batch: TensorDict) -> TensorDict:
+def keep_batch(batch: TensorDict) -> TensorDict:
+    """The collate_fn of datasets whose ``__getitems__`` already returns the batch."""
     return batch
 
 
@@ -188,7 +189,7 @@ def make_loader(
     shuffle: bool = True,
     num_workers: int = 0,
     seed: int = 0,
-    collate_fn: Callable[[TensorDict], TensorDict] = _keep,
+    collate_fn: Callable[[TensorDict], TensorDict] = keep_batch,
     drop_last: bool = True,
 ) -> DataLoader:
     """A DataLoader of TensorDict batches; ``collate_fn`` runs in the workers (mask sampling

@@ -241,7 +241,9 @@ class MaskCollator:
 def mask_sets(batch: TensorDict, device: torch.device | str = "cpu"
               ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """A collated batch's mask sets -> (context_idx [B, K_s] per set, target_idx
-    [B, J_s, M_s] per set), on ``device``."""
+    [B, J_s, M_s] per set), on ``device``; none for a batch drawn without (LeJEPA's)."""
+    if "masks" not in batch:
+        return [], []
     sets = [batch["masks", str(s)] for s in range(len(batch["masks"].keys()))]
     return ([m["context_idx"].to(device) for m in sets],
             [m["target_idx"].to(device) for m in sets])

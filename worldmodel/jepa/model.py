@@ -173,9 +173,9 @@ class JEPA(nn.Module):
         """pixels [B, C, H, W] or [B, T, C, H, W]; context_idx [B, K] and target_idx
         [B, J, M], or a sequence of each (mask sets: one target pass serves them all; the
         loss is their mean) -> (loss, parts). LeJEPA takes clips [B, V, C, H, W], each frame
-        a view, and no masks (``views``)."""
+        a view, and no masks (``lejepa_loss``)."""
         if self.cfg.method == "lejepa":
-            return self.views(pixels)
+            return self.lejepa_loss(pixels)
         contexts = [context_idx] if torch.is_tensor(context_idx) else list(context_idx)
         targets = [target_idx] if torch.is_tensor(target_idx) else list(target_idx)
         if not contexts or len(contexts) != len(targets):
@@ -210,7 +210,7 @@ class JEPA(nn.Module):
             loss = loss + self.cfg.reg_weight * reg
         return loss, parts
 
-    def views(self, pixels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def lejepa_loss(self, pixels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """LeJEPA's loss (``views_loss``) over clips [B, V, C, H, W], each frame a view: all
         B x V frames in one encoder pass, average-pooled and projected."""
         if pixels.ndim != 5 or pixels.shape[1] < 2:

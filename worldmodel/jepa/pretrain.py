@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from worldmodel.config import check_ranges, pick_device
 from worldmodel.data.dataset import EpisodeDataset
-from worldmodel.data.loaders import Clips, Frames, StepBatchSampler
+from worldmodel.data.loaders import Clips, Frames, StepBatchSampler, keep_batch
 from worldmodel.distributed import Processes, all_finite, global_max, setup, teardown
 from worldmodel.precision import resolve_bf16
 from worldmodel.run_log import RunLog, plot_log, warn_if_collapsing, warn_if_shrinking
@@ -240,11 +240,6 @@ FRAME_MASK_KEYS = ("fixed_mask_shapes", "mask_targets", "target_scale", "context
 TUBE_MASK_KEYS = ("context_time", "context_tubes")
 
 
-def views_batch(batch: TensorDict) -> TensorDict:
-    """LeJEPA's collate_fn: its clips are its views, with no masks to draw."""
-    return batch
-
-
 def jepa_config(cfg: PretrainConfig, image_size: int) -> JEPAConfig:
     """The architecture a pretraining config asks for."""
     enc = ViTConfig(image_size=image_size, patch_size=cfg.patch_size,
@@ -347,16 +342,18 @@ class Pretrainer:
     # -- data ---------------------------------------------------------------------------
     def loader(self) -> torch.utils.data.DataLoader:
         cfg, enc = self.cfg, self.model.cfg.encoder
-        collate: MaskCollator | Callable = views_batch
-        if cfg.method == "lejepa" or enc.tubelet > 1:
-            dataset = Clips(self.data, cfg.frames)
+        collate: MaskCollator | Callable[[TensorDict], TensorDict]
+        if cfg.method == "lejepa":  # its views are the clips' frames: no masks to draw
+            dataset, collate = Clips(self.data, cfg.frames), keep_batch
         else:
-            dataset = Frames(self.data)
-        if cfg.method != "lejepa":
-            masks = cfg.tube_masks(enc.grid) if enc.tubelet > 1 else MultiBlockMasks(
-                grid=enc.grid, targets=cfg.mask_targets, target_scale=tuple(cfg.target_scale),
-                context_scale=tuple(cfg.context_scale), fixed_shapes=cfg.fixed_mask_shapes,
-                seed=cfg.seed)
+            if enc.tubelet > 1:
+                dataset, masks = Clips(self.data, cfg.frames), cfg.tube_masks(enc.grid)
+            else:
+                dataset = Frames(self.data)
+                masks = MultiBlockMasks(grid=enc.grid, targets=cfg.mask_targets,
+                                        target_scale=tuple(cfg.target_scale),
+                                        context_scale=tuple(cfg.context_scale),
+                                        fixed_shapes=cfg.fixed_mask_shapes, seed=cfg.seed)
             collate = MaskCollator(masks, self.procs.rank, self.procs.world, cfg.mask_sets,
                                    crops=cfg.crops())
         sampler = StepBatchSampler(len(dataset), cfg.batch_size, self.clock.last_step, self.step,
@@ -378,8 +375,7 @@ class Pretrainer:
         # resumed run draws what an uninterrupted one did, and every process the same
         torch.manual_seed(self.cfg.seed * 1_000_003 + self.step)
         pixels = batch["pixels"].to(dev, non_blocking=True)
-        # LeJEPA's batches carry no masks: its views are the clips' frames
-        ctx, tgt = ([], []) if self.cfg.method == "lejepa" else mask_sets(batch, dev)
+        ctx, tgt = mask_sets(batch, dev)
         bf16 = self.bf16
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
             loss, parts = self.loss_of(pixels, ctx, tgt)
