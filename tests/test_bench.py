@@ -34,6 +34,21 @@ def test_paired_lead_calls_a_lead_only_when_its_interval_excludes_zero():
         lead([0.99, 0.98], [0.98])
 
 
+def test_seed_spread_leads_each_jepa_against_mae_seed_by_seed():
+    rows = [{"encoder": "random ViT-tiny", "linear_r2": 0.7}]
+    for seed, (ijepa, mae, lejepa) in enumerate([(0.988, 0.987, 0.999), (0.989, 0.986, 0.998)]):
+        rows += [{"encoder": f"{m} ViT-tiny", "seed": seed, "steps": 100, "mlp_r2": r,
+                  "linear_r2": r} for m, r in (("ijepa", ijepa), ("mae", mae), ("lejepa", lejepa))]
+    out = _bench("probe_per_minute").seed_spread(rows)
+    leads = {(o["lead"], o["probe"]): o for o in out if "lead" in o}
+    assert set(leads) == {(f"{m} ViT-tiny - mae ViT-tiny", k) for m in ("ijepa", "lejepa")
+                          for k in ("linear_r2", "mlp_r2")}
+    assert leads["lejepa ViT-tiny - mae ViT-tiny", "linear_r2"]["per_seed"] == [0.012, 0.012]
+    assert leads["ijepa ViT-tiny - mae ViT-tiny", "linear_r2"]["per_seed"] == [0.001, 0.003]
+    means = {o["encoder"]: o["linear_r2_mean"] for o in out if "encoder" in o}
+    assert means == {"ijepa ViT-tiny": 0.9885, "mae ViT-tiny": 0.9865, "lejepa ViT-tiny": 0.9985}
+
+
 def test_the_reference_port_computes_this_projects_loss_and_gradients_from_its_weights():
     # The step bench's peer must be the same computation laid out the reference's way, or
     # its speed ratio compares different work. Weights far from the initialisation's small

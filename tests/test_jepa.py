@@ -527,6 +527,10 @@ def test_lejepa_pulls_views_together_and_spreads_them_apart():
     for bad, match in ((dict(objective="ema"), "leave objective out"),
                        (dict(frames=1), "at least 2"),
                        (dict(target_scale=[0.1, 0.2]), "target_scale shapes masks"),
+                       (dict(mask_sets=2), "mask_sets shapes masks"),
+                       (dict(loss="l1", predictor_depth=2),
+                        "predictor_depth, loss set the predictor"),
+                       (dict(predictor_pass="per_block"), "has no predictor"),
                        (dict(projector=[64, 0]), "positive widths")):
         with pytest.raises(ValueError, match=match):
             PretrainConfig(method="lejepa", **bad)
@@ -557,8 +561,9 @@ def test_bad_shapes_are_clear_errors():
 def _cfg(data, out, **kw) -> PretrainConfig:
     base = dict(data=str(data.path), model="micro", patch_size=16, batch_size=8, steps=6,
                 warmup=2, log_every=3, save_every=3, num_workers=0, out=str(out),
-                progress=False, bf16=False, predictor_dim=32, predictor_depth=1,
-                predictor_heads=2)
+                progress=False, bf16=False)
+    if kw.get("method") != "lejepa":  # LeJEPA has no predictor and refuses its settings
+        base.update(predictor_dim=32, predictor_depth=1, predictor_heads=2)
     return PretrainConfig(**{**base, **kw})
 
 

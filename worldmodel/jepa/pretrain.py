@@ -201,19 +201,26 @@ class PretrainConfig:
             raise ValueError(f"method=lejepa takes each of a clip's frames as a view and needs "
                              f"at least 2: got frames={self.frames}; set frames=4 (the default)")
         check_projector(self.projector)  # refused before any data is read
-        unused = [k for k in (*FRAME_MASK_KEYS, *TUBE_MASK_KEYS, "crop_scale")
-                  if k in self._moved((k,))]
-        if unused or self.mask_sets != 1:
-            keys = ', '.join(unused + (["mask_sets"] if self.mask_sets != 1 else []))
+        if masks := self._moved((*FRAME_MASK_KEYS, *TUBE_MASK_KEYS, "mask_sets", "crop_scale")):
+            keys = ', '.join(masks)
             verb = "shape" if ", " in keys else "shapes"
             raise ValueError(f"{keys} {verb} masks, crops or tubes, and method=lejepa uses none: "
                              "its views are the clip's frames, each encoded whole; leave them "
                              "out")
+        if predictor := self._moved(PREDICTOR_KEYS):
+            verb = "set" if len(predictor) > 1 else "sets"
+            raise ValueError(f"{', '.join(predictor)} {verb} the predictor or its loss, and "
+                             "method=lejepa has no predictor: each view's projection is pulled "
+                             "to its clip's mean by a squared distance (the projector and "
+                             "reg_weight set it); leave them out")
 
     def _moved(self, keys: tuple[str, ...]) -> list[str]:
-        """The settings among ``keys`` given other values than their defaults."""
+        """The settings among ``keys`` given other values than their defaults (the method's
+        own where the field's None stands for it)."""
         default = {f.name: f.default if f.default is not MISSING else f.default_factory()
                    for f in fields(self) if f.name in keys}
+        default.update({k: v for k, v in METHOD_DEFAULTS.get(self.method, DEFAULTS).items()
+                        if k in keys})
         return [k for k in keys if getattr(self, k) != default[k]]
 
     def tube_masks(self, grid: tuple[int, int, int]) -> TubeMasks:
@@ -238,6 +245,8 @@ class PretrainConfig:
 # the settings of the multi-block masks on frames (MultiBlockMasks), unused on clips
 FRAME_MASK_KEYS = ("fixed_mask_shapes", "mask_targets", "target_scale", "context_scale")
 TUBE_MASK_KEYS = ("context_time", "context_tubes")
+# the predictor's settings and its loss, which a LeJEPA run has no use for
+PREDICTOR_KEYS = ("predictor_dim", "predictor_depth", "predictor_heads", "predictor_pass", "loss")
 
 
 def jepa_config(cfg: PretrainConfig, image_size: int) -> JEPAConfig:
