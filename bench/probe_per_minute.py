@@ -141,6 +141,8 @@ def main() -> None:
     parser.add_argument("--lejepa", action="store_true",
                         help="frames: LeJEPA too (a clip's frames as views), probed on frames")
     args = parser.parse_args()
+    if args.lejepa and args.video:
+        parser.error("--lejepa trains a frame encoder on clips' frames: leave out --video")
     folder = "" if args.last_blocks == 1 else f"-last{args.last_blocks}"
     patch = "" if args.patch_size == 8 else f"-p{args.patch_size}"
     precision = ["bf16=false"] if args.fp32 else []
@@ -155,8 +157,6 @@ def main() -> None:
     rows = [{"encoder": "random ViT-tiny", "minutes": 0.0,
              **probe("random", data, args.out / f"probe-random{patch}{folder}", shape,
                      args.last_blocks)}]
-    if args.lejepa and args.video:
-        parser.error("--lejepa trains a frame encoder on clips' frames: leave out --video")
     methods = ("vjepa" if args.video else "ijepa", "mae", *(["lejepa"] if args.lejepa else []))
     for seed in args.seeds:
         for method in methods:

@@ -211,8 +211,8 @@ class PretrainConfig:
             verb = "set" if len(predictor) > 1 else "sets"
             raise ValueError(f"{', '.join(predictor)} {verb} the predictor or its loss, and "
                              "method=lejepa has no predictor: each view's projection is pulled "
-                             "to its clip's mean by a squared distance (the projector and "
-                             "reg_weight set it); leave them out")
+                             "to its clip's mean by a squared distance, shaped by projector and "
+                             "reg_weight; leave them out")
 
     def _moved(self, keys: tuple[str, ...]) -> list[str]:
         """The settings among ``keys`` given other values than their defaults (the method's
