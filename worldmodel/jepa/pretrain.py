@@ -202,11 +202,10 @@ class PretrainConfig:
                              f"at least 2: got frames={self.frames}; set frames=4 (the default)")
         check_projector(self.projector)  # refused before any data is read
         if masks := self._moved((*FRAME_MASK_KEYS, *TUBE_MASK_KEYS, "mask_sets", "crop_scale")):
-            keys = ', '.join(masks)
-            verb = "shape" if ", " in keys else "shapes"
-            raise ValueError(f"{keys} {verb} masks, crops or tubes, and method=lejepa uses none: "
-                             "its views are the clip's frames, each encoded whole; leave them "
-                             "out")
+            verb = "shape" if len(masks) > 1 else "shapes"
+            raise ValueError(f"{', '.join(masks)} {verb} masks, crops or tubes, and "
+                             "method=lejepa uses none: its views are the clip's frames, each "
+                             "encoded whole; leave them out")
         if predictor := self._moved(PREDICTOR_KEYS):
             verb = "set" if len(predictor) > 1 else "sets"
             raise ValueError(f"{', '.join(predictor)} {verb} the predictor or its loss, and "
